@@ -1,0 +1,55 @@
+"""The library's error types.
+
+Every error siemfmt raises for bad input derives from :class:`SiemfmtError` and from the built-in
+exception a caller would naturally catch (``ValueError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["AlertValidationError", "FieldError", "ParseError", "SiemfmtError"]
+
+
+class SiemfmtError(Exception):
+    """Base class of every error siemfmt raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One broken rule: which field, what value, which rule."""
+
+    field: str
+    value: Any
+    rule: str
+
+    def __str__(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return f"{self.field}: {shown} {self.rule}"
+
+
+class AlertValidationError(SiemfmtError, ValueError):
+    """An alert record broke one or more rules of the input contract (contract section 1)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        if len(errors) == 1:
+            text = f"invalid alert: {errors[0]}"
+        else:
+            text = f"invalid alert ({len(errors)} problems): " + "; ".join(str(e) for e in errors)
+        super().__init__(text)
+
+
+class ParseError(SiemfmtError, ValueError):
+    """A line could not be parsed; ``position`` is the 0-based character offset in the input line."""
+
+    def __init__(self, reason: str, position: int, text: str = "") -> None:
+        self.reason = reason
+        self.position = position
+        self.text = text
+        near = text[position : position + 20] if text else ""
+        where = f" at position {position}" + (f" (near {near!r})" if near else "")
+        super().__init__(reason + where)

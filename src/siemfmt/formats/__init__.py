@@ -1,0 +1,266 @@
+"""The four formats, both directions: ``format_alert`` (alert -> line) and ``parse`` (line -> Message).
+
+Pure functions: no I/O, no global state; the only clock is the one passed in (used for the header).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Literal
+
+from siemfmt.errors import ParseError
+from siemfmt.formats import cef, leef, object, text
+from siemfmt.formats.base import Body, FormatOptions, TimeFormat, resolve_tz
+from siemfmt.model import Alert, load_alert
+from siemfmt.syslog import (
+    Clock,
+    HeaderKind,
+    SyslogHeader,
+    check_header_token,
+    hostname_from,
+    parse_header,
+    pri,
+    rfc3164_header,
+    rfc5424_header,
+    system_clock,
+)
+
+__all__ = [
+    "FORMATS",
+    "Body",
+    "FormatName",
+    "FormatOptions",
+    "Message",
+    "format_alert",
+    "format_cef",
+    "format_leef",
+    "format_object",
+    "format_text",
+    "make_formatter",
+    "parse",
+]
+
+FormatName = Literal["text", "object", "cef", "leef"]
+FORMATS: dict[str, Callable[[Alert, FormatOptions], str]] = {
+    "text": text.format,
+    "object": object.format,
+    "cef": cef.format,
+    "leef": leef.format,
+}
+HEADERS = ("rfc3164", "rfc5424", "none")
+# The field that carries the alert group, per format (defender-formats.md §1).
+GROUP_FIELD = {"cef": "cat", "leef": "cat", "text": "Alert Group", "object": "alert_group"}
+
+
+def options(
+    *,
+    header: HeaderKind = "rfc3164",
+    hostname: str | None = None,
+    tz: str | tzinfo = "UTC",
+    clock: Clock | None = None,
+    facility: int = 1,
+    severity: int = 1,
+    app_name: str | None = None,
+    procid: str | None = None,
+    msgid: str | None = None,
+    time_format: TimeFormat = "default",
+    infer_group: bool = True,
+    leef_version: Literal["1.0", "2.0"] = "1.0",
+    leef_delimiter: str | None = None,
+    leef_delimiter_hex: bool = False,
+) -> FormatOptions:
+    """Validate keyword options once; raises ValueError naming the option, the value and the rule."""
+    if header not in HEADERS:
+        raise ValueError(f"header: {header!r} must be one of {', '.join(HEADERS)}")
+    if time_format not in ("default", "epoch-ms", "iso"):
+        raise ValueError(f"time_format: {time_format!r} must be one of default, epoch-ms, iso")
+    if leef_version not in ("1.0", "2.0"):
+        raise ValueError(f"leef_version: {leef_version!r} must be '1.0' or '2.0'")
+    if leef_delimiter is None:
+        leef_delimiter = "^" if leef_version == "2.0" else "\t"
+    elif leef_version == "1.0" and leef_delimiter != "\t":
+        raise ValueError("leef_delimiter: LEEF 1.0 always separates attributes with TAB; use leef_version='2.0'")
+    leef.check_delimiter(leef_delimiter)
+    return FormatOptions(
+        header=header,
+        hostname=None if hostname is None else check_header_token("hostname", hostname, 255),
+        tz=resolve_tz(tz),
+        clock=clock or system_clock,
+        prival=pri(facility, severity),
+        app_name="-" if app_name is None else check_header_token("app_name", app_name, 48),
+        procid="-" if procid is None else check_header_token("procid", procid, 128),
+        msgid="-" if msgid is None else check_header_token("msgid", msgid, 32),
+        time_format=time_format,
+        infer_group=infer_group,
+        leef_version=leef_version,
+        leef_delimiter=leef_delimiter,
+        leef_delimiter_hex=leef_delimiter_hex,
+    )
+
+
+def syslog_header(alert: Alert, opts: FormatOptions) -> str:
+    """The header of contract §3 for one message (reads the clock once, unless ``none``)."""
+    if opts.header == "none":
+        return ""
+    host = opts.hostname or hostname_from(alert.sensor_name)
+    if opts.header == "rfc5424":
+        return rfc5424_header(opts.prival, opts.clock(), host, opts.app_name, opts.procid, opts.msgid)
+    return rfc3164_header(opts.prival, opts.clock(), host)
+
+
+def make_formatter(fmt: FormatName, **kwargs: Any) -> Callable[[Alert | Mapping[str, Any]], str]:
+    """A reusable ``alert -> line`` function with options validated once (the fast way for many alerts)."""
+    body = FORMATS.get(fmt)
+    if body is None:
+        raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(FORMATS)}")
+    opts = options(**kwargs)
+
+    def formatter(alert: Alert | Mapping[str, Any]) -> str:
+        record = alert if isinstance(alert, Alert) else load_alert(alert)
+        return syslog_header(record, opts) + body(record, opts)
+
+    return formatter
+
+
+def format_alert(
+    alert: Alert | Mapping[str, Any],
+    fmt: FormatName,
+    *,
+    header: HeaderKind = "rfc3164",
+    hostname: str | None = None,
+    tz: str | tzinfo = "UTC",
+    clock: Clock | None = None,
+    **kwargs: Any,
+) -> str:
+    """One alert as one syslog line in ``fmt`` (``text``, ``object``, ``cef``, ``leef``).
+
+    ``header``: ``rfc3164`` (default), ``rfc5424`` or ``none``. ``hostname``: the header HOST (default:
+    the sensor name, white space and non-printable characters as ``_``). ``tz``: IANA zone of the body's
+    alert time. ``clock``: zero-argument callable returning an aware datetime, the header's send time.
+    Further options: ``facility``, ``severity`` (PRI), ``app_name``, ``procid``, ``msgid`` (RFC 5424),
+    ``time_format`` (``default``, ``epoch-ms``, ``iso``), ``infer_group`` (catalog lookup, default on),
+    ``leef_version`` (``1.0``/``2.0``), ``leef_delimiter``, ``leef_delimiter_hex``.
+    """
+    return make_formatter(fmt, header=header, hostname=hostname, tz=tz, clock=clock, **kwargs)(alert)
+
+
+def format_text(alert: Alert | Mapping[str, Any], **kwargs: Any) -> str:
+    """``format_alert(alert, "text", ...)``."""
+    return format_alert(alert, "text", **kwargs)
+
+
+def format_object(alert: Alert | Mapping[str, Any], **kwargs: Any) -> str:
+    """``format_alert(alert, "object", ...)``."""
+    return format_alert(alert, "object", **kwargs)
+
+
+def format_cef(alert: Alert | Mapping[str, Any], **kwargs: Any) -> str:
+    """``format_alert(alert, "cef", ...)``."""
+    return format_alert(alert, "cef", **kwargs)
+
+
+def format_leef(alert: Alert | Mapping[str, Any], **kwargs: Any) -> str:
+    """``format_alert(alert, "leef", ...)``."""
+    return format_alert(alert, "leef", **kwargs)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A parsed line: its syslog header, its body format, the body's header fields and fields in order.
+
+    ``header`` holds the CEF header (version, vendor, product, device version, signature id, name,
+    severity) or the LEEF header (version, vendor, product, version, event id[, delimiter]), unescaped.
+    ``prefix`` is any text between the syslog header and a CEF/LEEF body (an RFC 3164 TAG, say).
+    """
+
+    syslog: SyslogHeader
+    format: Literal["cef", "leef", "text", "object", "raw"]
+    header: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+    body: str
+    prefix: str = ""
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The first value of ``key``, or ``default``."""
+        for k, v in self.fields:
+            if k == key:
+                return v
+        return default
+
+    def getall(self, key: str) -> list[str]:
+        """Every value of ``key`` in order (the text format repeats ``Protocol`` and ``Address``)."""
+        return [v for k, v in self.fields if k == key]
+
+    def as_dict(self) -> dict[str, str]:
+        """Fields as a dict; the first of repeated keys wins."""
+        out: dict[str, str] = {}
+        for k, v in self.fields:
+            out.setdefault(k, v)
+        return out
+
+    @property
+    def alert_group(self) -> str | None:
+        """The alert-group field of the format (``cat``, ``Alert Group``, ``alert_group``)."""
+        key = GROUP_FIELD.get(self.format)
+        return None if key is None else self.get(key)
+
+
+_PARSERS: dict[str, Callable[[str], Body]] = {
+    "cef": cef.parse,
+    "leef": leef.parse,
+    "text": text.parse,
+    "object": object.parse,
+}
+_EVENT_START = re.compile(r"CEF:\d+\||LEEF:[12]\.0\|")
+_TEXT_START = ("CyberX platform name: ", "Sensor: ")
+_OBJECT_START = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*=")
+
+
+def parse(line: str, fmt: FormatName | None = None) -> Message:
+    """Read one line: optional PRI, RFC 5424 or RFC 3164 header, then the body.
+
+    The body is CEF or LEEF when it starts with (or, after a tag, contains) ``CEF:n|`` / ``LEEF:n.0|``;
+    text when it starts with the text format's first label; object when it is ``key=value`` pairs;
+    else ``raw``. ``fmt`` forces a format. Raises ParseError saying what is wrong and where.
+    """
+    line = line.rstrip("\r\n")
+    syslog, start = parse_header(line)
+    rest = line[start:]
+    try:
+        kind, prefix_len = _detect(rest) if fmt is None else (fmt, 0)
+        if kind not in _PARSERS and kind != "raw":
+            raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(FORMATS)}")
+        body_text = rest[prefix_len:]
+        if kind == "raw":
+            return Message(syslog, "raw", (), (), rest)
+        if kind == "object" and fmt is None:
+            try:
+                body = object.parse(body_text)
+            except ParseError:
+                return Message(syslog, "raw", (), (), rest)
+        else:
+            body = _PARSERS[kind](body_text)
+    except ParseError as exc:
+        raise ParseError(exc.reason, exc.position + start + (prefix_len if fmt is None else 0), line) from None
+    return Message(syslog, body.format, body.header, body.fields, body_text, rest[:prefix_len])
+
+
+def _detect(rest: str) -> tuple[str, int]:
+    if rest.startswith("CEF:"):
+        return "cef", 0
+    if rest.startswith("LEEF:"):
+        return "leef", 0
+    if rest.startswith(_TEXT_START):
+        return "text", 0
+    m = _EVENT_START.search(rest)
+    if m is not None:
+        return ("cef" if rest[m.start()] == "C" else "leef"), m.start()
+    if _OBJECT_START.match(rest):
+        return "object", 0
+    return "raw", 0

@@ -1,0 +1,94 @@
+"""What the four format modules share: options, the parsed-body type, times, control characters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from siemfmt.syslog import Clock, HeaderKind, system_clock
+
+__all__ = [
+    "CONTROL",
+    "Body",
+    "FormatOptions",
+    "TimeFormat",
+    "render_time",
+    "resolve_tz",
+]
+
+TimeFormat = Literal["default", "epoch-ms", "iso"]
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Contract §5: a control character is U+0000..U+001F or U+007F.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters other than TAB, LF and CR (which several formats escape by name).
+OTHER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
+def hex_escape(match: re.Match[str]) -> str:
+    """``\\xHH`` for one control character (text and object formats, contract §6-7)."""
+    return f"\\x{ord(match.group()):02x}"
+
+
+def controls_to_space(value: str) -> str:
+    """CRLF, then every remaining control character, each become one space (contract §8-9)."""
+    if CONTROL.search(value) is None:
+        return value
+    return CONTROL.sub(" ", value.replace("\r\n", " "))
+
+
+def resolve_tz(tz: str | tzinfo) -> tzinfo:
+    """An IANA zone name (``"UTC"``, ``"Europe/Berlin"``) or a tzinfo."""
+    if isinstance(tz, tzinfo):
+        return tz
+    if tz.upper() in ("UTC", "Z"):
+        return timezone.utc
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"tz: {tz!r} is not an IANA time zone name") from None
+
+
+def render_time(ts: datetime, tz: tzinfo, style: TimeFormat) -> str:
+    """Contract §4: ``MMM dd yyyy HH:mm:ss`` (English month, zero-padded day, seconds truncated)."""
+    if style == "epoch-ms":
+        return str((ts - _EPOCH) // timedelta(milliseconds=1))
+    local = ts.astimezone(tz)
+    if style == "iso":
+        return local.isoformat(timespec="milliseconds")
+    return (
+        f"{MONTHS[local.month - 1]} {local.day:02d} {local.year:04d} "
+        f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FormatOptions:
+    """Every knob of the formatters, validated once. See ``siemfmt.format_alert`` for meanings."""
+
+    header: HeaderKind = "rfc3164"
+    hostname: str | None = None
+    tz: tzinfo = timezone.utc
+    clock: Clock = system_clock
+    prival: int = 9
+    app_name: str = "-"
+    procid: str = "-"
+    msgid: str = "-"
+    time_format: TimeFormat = "default"
+    infer_group: bool = True
+    leef_version: Literal["1.0", "2.0"] = "1.0"
+    leef_delimiter: str = "\t"
+    leef_delimiter_hex: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A parsed message body: its format, its header fields (CEF, LEEF) and its fields, in order."""
+
+    format: Literal["cef", "leef", "text", "object", "raw"]
+    header: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = field(default_factory=tuple)

@@ -1,0 +1,116 @@
+"""ArcSight CEF (contract §8): writer for the Defender profile, and a general CEF reader."""
+
+from __future__ import annotations
+
+import re
+
+from siemfmt.errors import ParseError
+from siemfmt.formats.base import CONTROL, Body, FormatOptions, render_time
+from siemfmt.groups import resolve_group
+from siemfmt.model import Alert, Severity
+
+__all__ = ["SEVERITY_LEVEL", "escape_extension", "escape_header", "format", "parse"]
+
+VENDOR = "Microsoft Defender for IoT"  # docs F2-F7 (contract §8 settles the "/CyberX" ambiguity)
+EVENT_CLASS_ID = "Microsoft Defender for IoT Alert"
+
+# Contract §8 / docs F2-F7: Warning 1, Minor 4, Major 8, Critical 10.
+SEVERITY_LEVEL = {Severity.WARNING: "1", Severity.MINOR: "4", Severity.MAJOR: "8", Severity.CRITICAL: "10"}
+
+
+def escape_header(value: str) -> str:
+    """CEF header field: ``\\`` then ``|`` escaped; CRLF and each control character -> one space (CEF 1.2)."""
+    value = value.replace("\\", "\\\\").replace("|", "\\|")
+    if CONTROL.search(value) is not None:
+        value = CONTROL.sub(" ", value.replace("\r\n", " "))
+    return value
+
+
+_EXT_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # all but LF and CR, which are escaped
+
+
+def escape_extension(value: str) -> str:
+    """CEF extension value: ``\\`` ``=`` LF CR escaped; TAB and other controls -> space; ``|`` as is."""
+    value = value.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
+    if _EXT_CONTROL.search(value) is not None:
+        value = _EXT_CONTROL.sub(" ", value)
+    return value
+
+
+def format(alert: Alert, opts: FormatOptions) -> str:
+    """The CEF body for ``alert``."""
+    ext = [f"msg={escape_extension(alert.message)}"]
+    if alert.protocol:
+        ext.append(f"protocol={escape_extension(alert.protocol)}")
+    ext.append(f"severity={alert.severity.value}")
+    ext.append(f"type={alert.type.value}")
+    if alert.uuid:
+        ext.append(f"UUID={escape_extension(alert.uuid)}")
+    ext.append(f"start={render_time(alert.time, opts.tz, opts.time_format)}")
+    src, dst = alert.source, alert.destination
+    if src is not None:
+        if src.ip:
+            ext.append(f"src_ip={src.ip}")
+        if src.mac:
+            ext.append(f"src_mac={src.mac}")
+    if dst is not None:
+        if dst.ip:
+            ext.append(f"dst_ip={dst.ip}")
+        if dst.mac:
+            ext.append(f"dst_mac={dst.mac}")
+    group = resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+    ext.append(f"cat={escape_extension(group)}")
+    return (
+        f"CEF:0|{VENDOR}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
+        f"{EVENT_CLASS_ID}|{escape_header(alert.title)}|{SEVERITY_LEVEL[alert.severity]}|{' '.join(ext)}"
+    )
+
+
+# --- reader ---------------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"CEF:(\d+)\|")
+_HEADER_FIELD = re.compile(r"((?:[^\\|]|\\.)*)\|", re.DOTALL)
+_HEADER_UNESCAPE = re.compile(r"\\([\\|])")
+# A key: starts the extension or follows a space; Beats' key alphabet (alnum _ . , [ ] -).
+_KEY = re.compile(r"(?:^|(?<= ))([A-Za-z0-9_][A-Za-z0-9_.,\[\]-]*)=")
+_EXT_UNESCAPE = re.compile(r"\\([\\=nr])")
+_EXT_NAMED = {"\\": "\\", "=": "=", "n": "\n", "r": "\r"}
+HEADER_NAMES = ("version", "device_vendor", "device_product", "device_version", "signature_id", "name", "severity")
+
+
+def _unescape_ext(value: str) -> str:
+    # CEF 1.2: \\ \= \n \r; any other backslash pair is kept literally (as Logstash does).
+    if "\\" not in value:
+        return value
+    return _EXT_UNESCAPE.sub(lambda m: _EXT_NAMED[m.group(1)], value)
+
+
+def parse(body: str) -> Body:
+    """A CEF line (from ``CEF:``) -> header (version, vendor, product, version, id, name, severity) and
+    extension fields in order, unescaped. Trailing spaces of a value before the next key belong to it."""
+    m = _VERSION.match(body)
+    if m is None:
+        raise ParseError("expected 'CEF:<version>|' (CEF 1.1)", 0, body)
+    header = [m.group(1)]
+    pos = m.end()
+    for _ in range(6):
+        f = _HEADER_FIELD.match(body, pos)
+        if f is None:
+            raise ParseError(
+                f"CEF header ends after {len(header)} of 7 pipe-terminated fields"
+                f" (missing {HEADER_NAMES[len(header)]})",
+                pos,
+                body,
+            )
+        header.append(_HEADER_UNESCAPE.sub(r"\1", f.group(1)))
+        pos = f.end()
+    ext = body[pos:]
+    fields: list[tuple[str, str]] = []
+    # A key's '=' is never escaped: the character before it is a key character, not a backslash.
+    keys = list(_KEY.finditer(ext))
+    if ext.strip() and (not keys or ext[: keys[0].start()].strip()):
+        raise ParseError("extension does not start with key=value", pos, body)
+    for i, k in enumerate(keys):
+        stop = keys[i + 1].start() - 1 if i + 1 < len(keys) else len(ext)
+        fields.append((k.group(1), _unescape_ext(ext[k.end() : stop])))
+    return Body("cef", tuple(header), tuple(fields))

@@ -1,0 +1,132 @@
+"""IBM QRadar LEEF 1.0 / 2.0 (contract §9): writer for the Defender profile, and a general reader."""
+
+from __future__ import annotations
+
+import re
+
+from siemfmt.errors import ParseError
+from siemfmt.formats.base import CONTROL, Body, FormatOptions, render_time
+from siemfmt.groups import resolve_group
+from siemfmt.model import Alert
+
+__all__ = ["delimiter_field", "escape_header", "format", "parse", "sanitize"]
+
+VENDOR = "Microsoft Defender for IoT"  # docs F2-F7
+PRODUCT = "Sensor"  # listed literally in every doc version (contract §9)
+EVENT_ID = "Microsoft Defender for IoT Alert"
+
+
+def escape_header(value: str) -> str:
+    """LEEF header field: ``\\`` and ``|`` backslash-escaped (contract §9); controls -> space (one line)."""
+    value = value.replace("\\", "\\\\").replace("|", "\\|")
+    if CONTROL.search(value) is not None:
+        value = CONTROL.sub(" ", value.replace("\r\n", " "))
+    return value
+
+
+def sanitize(value: str, delimiter: str = "\t") -> str:
+    """LEEF has no escapes (LEEF 2.0 guide): CRLF, CR, LF, the delimiter and other controls -> one space.
+
+    Lossy by design; documented in docs/formats/leef.md.
+    """
+    if delimiter != "\t" and delimiter in value:
+        value = value.replace(delimiter, " ")
+    if CONTROL.search(value) is not None:
+        value = CONTROL.sub(" ", value.replace("\r\n", " "))
+    return value
+
+
+def delimiter_field(delimiter: str, as_hex: bool = False) -> str:
+    """The LEEF 2.0 DelimiterCharacter field: the character, or ``x5E`` style hex (LEEF 2.0 guide)."""
+    check_delimiter(delimiter)
+    if as_hex or delimiter in "|\\" or CONTROL.match(delimiter) or delimiter == " ":
+        return f"x{ord(delimiter):02X}"
+    return delimiter
+
+
+def check_delimiter(delimiter: str) -> None:
+    if len(delimiter) != 1 or delimiter == "=" or ord(delimiter) > 0xFFFF:
+        raise ValueError(
+            f"leef_delimiter: {delimiter!r} must be one character (up to U+FFFF), not '=' (LEEF 2.0 guide)"
+        )
+
+
+def format(alert: Alert, opts: FormatOptions) -> str:
+    """The LEEF body for ``alert``."""
+    d = opts.leef_delimiter if opts.leef_version == "2.0" else "\t"
+    attrs = [f"title={sanitize(alert.title, d)}", f"msg={sanitize(alert.message, d)}"]
+    if alert.protocol:
+        attrs.append(f"protocol={sanitize(alert.protocol, d)}")
+    attrs.append(f"severity={alert.severity.value}")
+    attrs.append(f"type={alert.type.value}")
+    attrs.append(f"start={sanitize(render_time(alert.time, opts.tz, opts.time_format), d)}")
+    if alert.source is not None and alert.source.ip:
+        attrs.append(f"src_ip={alert.source.ip}")
+    if alert.destination is not None and alert.destination.ip:
+        attrs.append(f"dst_ip={alert.destination.ip}")
+    group = resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+    attrs.append(f"cat={sanitize(group, d)}")
+    head = f"{VENDOR}|{PRODUCT}|{escape_header(alert.sensor_version)}|{EVENT_ID}|"
+    if opts.leef_version == "2.0":
+        return f"LEEF:2.0|{head}{delimiter_field(d, opts.leef_delimiter_hex)}|{d.join(attrs)}"
+    return f"LEEF:1.0|{head}{d.join(attrs)}"
+
+
+# --- reader ---------------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"LEEF:([12]\.0)\|")
+_HEADER_FIELD = re.compile(r"((?:[^\\|]|\\.)*)\|", re.DOTALL)
+_HEADER_UNESCAPE = re.compile(r"\\([\\|])")
+_HEX_DELIMITER = re.compile(r"(?:0[xX]|[xX])([0-9A-Fa-f]{1,4})")
+HEADER_NAMES = ("version", "vendor", "product", "product_version", "event_id")
+
+
+def parse(body: str) -> Body:
+    """A LEEF line (from ``LEEF:``) -> header (version, vendor, product, version, event id[, delimiter])
+    and attributes in order. A 2.0 delimiter field may be a character, ``x5E`` or ``0x5E``; an empty one
+    means TAB; anything else is taken as no delimiter field (as AxoSyslog does)."""
+    m = _VERSION.match(body)
+    if m is None:
+        raise ParseError("expected 'LEEF:1.0|' or 'LEEF:2.0|' (LEEF 2.0 guide)", 0, body)
+    header = [m.group(1)]
+    pos = m.end()
+    for _ in range(4):
+        f = _HEADER_FIELD.match(body, pos)
+        if f is None:
+            raise ParseError(
+                f"LEEF header ends after {len(header)} of 5 fields (missing {HEADER_NAMES[len(header)]})",
+                pos,
+                body,
+            )
+        header.append(_HEADER_UNESCAPE.sub(r"\1", f.group(1)))
+        pos = f.end()
+    delimiter = "\t"
+    if header[0] == "2.0":
+        bar = body.find("|", pos)
+        candidate = body[pos:bar] if bar >= 0 else None
+        if candidate is not None:
+            hexed = _HEX_DELIMITER.fullmatch(candidate)
+            if len(candidate) == 1:
+                delimiter, pos = candidate, bar + 1
+            elif hexed is not None:
+                delimiter, pos = chr(int(hexed.group(1), 16)), bar + 1
+            elif candidate == "":
+                pos = bar + 1
+        header.append(delimiter)
+    fields: list[tuple[str, str]] = []
+    for start, segment in _segments(body, pos, delimiter):
+        if not segment:
+            continue
+        key, eq, value = segment.partition("=")
+        if not eq or not key:
+            raise ParseError(f"attribute {segment[:40]!r} is not key=value", start, body)
+        fields.append((key, value))
+    return Body("leef", tuple(header), tuple(fields))
+
+
+def _segments(body: str, pos: int, delimiter: str) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for part in body[pos:].split(delimiter):
+        out.append((pos, part))
+        pos += len(part) + 1
+    return out

@@ -1,0 +1,351 @@
+"""The alert record (contract section 1): ``Alert``, ``Device``, ``Severity``, ``AlertType``.
+
+Input comes as our snake_case names or the Defender API's camelCase ones; a record that breaks a rule
+raises :class:`~siemfmt.errors.AlertValidationError` naming the field, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from dateutil import parser as dateutil_parser
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from siemfmt.errors import AlertValidationError, FieldError
+
+__all__ = ["Alert", "AlertType", "Device", "Severity", "load_alert", "parse_time"]
+
+
+class Severity(str, Enum):
+    """The sensor's alert severity, in rising order (contract §1)."""
+
+    WARNING = "Warning"
+    MINOR = "Minor"
+    MAJOR = "Major"
+    CRITICAL = "Critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for Warning up to 3 for Critical: ``a.rank >= b.rank`` is "at least as severe"."""
+        return _SEVERITY_RANK[self]
+
+    @classmethod
+    def coerce(cls, value: object) -> Severity:
+        """Any letter case of a canonical spelling."""
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, str):
+            found = _SEVERITY_BY_KEY.get(value.strip().casefold())
+            if found is not None:
+                return found
+        raise ValueError(f"is not a severity (one of {', '.join(s.value for s in cls)}, any letter case)")
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+_SEVERITY_BY_KEY = {s.value.casefold(): s for s in Severity}
+
+
+class AlertType(str, Enum):
+    """The detection engine (contract §1): ``type`` or the API's ``engine``."""
+
+    PROTOCOL_VIOLATION = "Protocol Violation"
+    POLICY_VIOLATION = "Policy Violation"
+    MALWARE = "Malware"
+    ANOMALY = "Anomaly"
+    OPERATIONAL = "Operational"
+
+    @classmethod
+    def coerce(cls, value: object) -> AlertType:
+        """Any letter case, and the API's ``POLICY_VIOLATION`` style."""
+        if isinstance(value, AlertType):
+            return value
+        if isinstance(value, str):
+            found = _TYPE_BY_KEY.get(_WS.sub(" ", value.replace("_", " ")).strip().casefold())
+            if found is not None:
+                return found
+        raise ValueError(
+            f"is not an alert type (one of {', '.join(t.value for t in cls)}, any case, or POLICY_VIOLATION style)"
+        )
+
+
+_WS = re.compile(r"\s+")
+_TYPE_BY_KEY = {t.value.casefold(): t for t in AlertType}
+
+
+# --- addresses ------------------------------------------------------------------------------------
+
+_MAC_SEPARATED = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
+_MAC_CISCO = re.compile(r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_MAC_BARE = re.compile(r"[0-9A-Fa-f]{12}")
+
+
+def canonical_ip(value: str) -> str:
+    """An IPv4 or IPv6 address in canonical (compressed, lower-case) form."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("is not an IPv4 or IPv6 address") from None
+
+
+def canonical_mac(value: str) -> str:
+    """A 48-bit MAC (``aa:bb:..``, ``aa-bb-..``, ``aabb.ccdd.eeff`` or 12 hex digits) as ``aa:bb:cc:dd:ee:ff``."""
+    text = value.strip()
+    if _MAC_SEPARATED.fullmatch(text) or _MAC_CISCO.fullmatch(text) or _MAC_BARE.fullmatch(text):
+        digits = re.sub(r"[^0-9A-Fa-f]", "", text).lower()
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    raise ValueError("is not a 48-bit MAC address (six hex pairs)")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+_EPOCH_SECONDS_BELOW = 10**11  # contract §1: numbers below 10^11 are epoch seconds, others milliseconds
+_DIGITS = re.compile(r"-?\d+")
+
+
+def parse_time(value: object) -> datetime:
+    """An instant from epoch ms/s (int or digit string), ISO 8601, or any text dateutil reads; naive = UTC."""
+    if isinstance(value, bool):
+        raise ValueError("is a boolean, not a time")
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, (int, float)):
+        result = _from_epoch(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("is empty, not a time")
+        if _DIGITS.fullmatch(text):
+            result = _from_epoch(int(text))
+        else:
+            try:  # fast path: ISO 8601 (3.10's fromisoformat lacks 'Z')
+                result = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+            except ValueError:
+                try:
+                    result = dateutil_parser.parse(text)
+                except (ValueError, OverflowError):
+                    raise ValueError("is not a time (epoch ms/s, ISO 8601 or a date dateutil reads)") from None
+    else:
+        raise ValueError("is not a time (expected epoch number, ISO 8601 or date text)")
+    if result.tzinfo is None or result.utcoffset() is None:
+        result = result.replace(tzinfo=timezone.utc)
+    return result
+
+
+def _from_epoch(number: float) -> datetime:
+    seconds = number if abs(number) < _EPOCH_SECONDS_BELOW else number / 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("is out of range for an epoch time") from None
+
+
+# --- records --------------------------------------------------------------------------------------
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub(r"_\1", name).lower()
+
+
+def _blank_to_none(value: object) -> object:
+    """Optional text fields: an empty or all-blank string counts as absent (contract §5)."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+class Device(BaseModel):
+    """A source or destination device; every field optional."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+    name: str | None = None
+    ip: str | None = None
+    mac: str | None = None
+    vendor: str | None = None
+    os: str | None = None
+    protocol: str | None = None
+    address: str | None = None
+
+    @field_validator("name", "vendor", "os", "protocol", "address", "ip", "mac", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_ip(value)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_mac(value)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f) for f in type(self).model_fields)
+
+
+# Defender API / webhook names -> ours (contract §1). Other camelCase keys are snake_cased and kept.
+_ALIASES = {
+    "sensorName": "sensor_name",
+    "sensorIp": "sensor_ip",
+    "sensorIP": "sensor_ip",
+    "sensorVersion": "sensor_version",
+    "engine": "type",
+    "alertGroup": "alert_group",
+}
+_DEVICE_ADDRESS = {"sourceDeviceAddress": "source", "destinationDeviceAddress": "destination"}
+
+
+class Alert(BaseModel):
+    """One alert, validated and canonical. Unknown fields are kept (``alert.model_extra``)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    sensor_name: str
+    sensor_ip: str | None = None
+    sensor_version: str = ""
+    time: datetime
+    title: str
+    message: str
+    severity: Severity
+    type: AlertType
+    protocol: str | None = None
+    source: Device | None = None
+    destination: Device | None = None
+    uuid: str | None = None
+    alert_group: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        out: dict[str, Any] = {}
+        addresses: dict[str, Any] = {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                out[key] = value
+            elif key in _DEVICE_ADDRESS:
+                addresses[_DEVICE_ADDRESS[key]] = value
+            elif key in _ALIASES:
+                target = _ALIASES[key]
+                if target in data:
+                    raise ValueError(f"both {key!r} and {target!r} are given; use one")
+                out[target] = value
+            else:
+                out[key if key in cls.model_fields else _snake(key)] = value
+        for side, address in addresses.items():
+            out[side] = _merge_address(side, out.get(side), address)
+        return out
+
+    @field_validator("sensor_name", "title")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("sensor_ip", "protocol", "uuid", "alert_group", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("sensor_version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> object:
+        return "" if value is None else value
+
+    @field_validator("sensor_ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_ip(value)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> datetime:
+        return parse_time(value)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> Severity:
+        return Severity.coerce(value)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: object) -> AlertType:
+        return AlertType.coerce(value)
+
+    @field_validator("source", "destination", mode="after")
+    @classmethod
+    def _empty_device(cls, value: Device | None) -> Device | None:
+        return None if value is None or value.is_empty else value
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> Alert:
+        """Validate a plain record; ``defaults`` fill fields it lacks. Raises AlertValidationError."""
+        return load_alert(record, defaults=defaults)
+
+
+def _merge_address(side: str, device: Any, address: Any) -> Any:
+    """``sourceDeviceAddress``: an IP goes to ``ip``, a MAC to ``mac`` (contract §1)."""
+    if address is None or (isinstance(address, str) and not address.strip()):
+        return device
+    merged: dict[str, Any] = dict(device) if isinstance(device, Mapping) else {}
+    if device is not None and not isinstance(device, Mapping):
+        return device  # let the model report the bad device
+    if isinstance(address, str) and _is_ip(address):
+        merged.setdefault("ip", address)
+    else:
+        merged.setdefault("mac", address)
+    return merged
+
+
+def load_alert(record: Alert | Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> Alert:
+    """An :class:`Alert` from an Alert or a plain mapping; errors become AlertValidationError."""
+    if isinstance(record, Alert):
+        return record
+    if not isinstance(record, Mapping):
+        raise AlertValidationError([FieldError("<record>", record, "must be a JSON object / mapping")])
+    data: Mapping[str, Any] = record
+    if defaults:
+        data = {**defaults, **record}
+    try:
+        return Alert.model_validate(data)
+    except ValidationError as exc:
+        raise AlertValidationError(_field_errors(exc, data)) from None
+
+
+def _field_errors(exc: ValidationError, data: Mapping[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "<record>"
+        rule = str(err["msg"])
+        if rule.startswith("Value error, "):
+            rule = rule[len("Value error, ") :]
+        elif err["type"] == "missing":
+            rule = "is required"
+            value: Any = None
+            errors.append(FieldError(loc, value, rule))
+            continue
+        elif err["type"] == "extra_forbidden":
+            rule = "is not a known field"
+        value = err.get("input")
+        errors.append(FieldError(loc, value, rule))
+    return errors
