@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AlertValidationError", "FieldError", "ParseError", "SiemfmtError"]
+__all__ = ["MISSING", "AlertValidationError", "FieldError", "ParseError", "SiemfmtError"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()  # FieldError.value of a field that was not given at all
 
 
 class SiemfmtError(Exception):
@@ -25,6 +33,8 @@ class FieldError:
     rule: str
 
     def __str__(self) -> str:
+        if self.value is MISSING:
+            return f"{self.field}: {self.rule}"
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."

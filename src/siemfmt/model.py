@@ -16,7 +16,7 @@ from typing import Any
 from dateutil import parser as dateutil_parser
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from siemfmt.errors import AlertValidationError, FieldError
+from siemfmt.errors import MISSING, AlertValidationError, FieldError
 
 __all__ = ["Alert", "AlertType", "Device", "Severity", "load_alert", "parse_time"]
 
@@ -340,9 +340,7 @@ def _field_errors(exc: ValidationError, data: Mapping[str, Any]) -> list[FieldEr
         if rule.startswith("Value error, "):
             rule = rule[len("Value error, ") :]
         elif err["type"] == "missing":
-            rule = "is required"
-            value: Any = None
-            errors.append(FieldError(loc, value, rule))
+            errors.append(FieldError(loc, MISSING, "is required"))
             continue
         elif err["type"] == "extra_forbidden":
             rule = "is not a known field"

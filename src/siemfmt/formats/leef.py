@@ -39,15 +39,17 @@ def sanitize(value: str, delimiter: str = "\t") -> str:
 def delimiter_field(delimiter: str, as_hex: bool = False) -> str:
     """The LEEF 2.0 DelimiterCharacter field: the character, or ``x5E`` style hex (LEEF 2.0 guide)."""
     check_delimiter(delimiter)
-    if as_hex or delimiter in "|\\" or CONTROL.match(delimiter) or delimiter == " ":
+    if as_hex or delimiter in "|\\" or CONTROL.match(delimiter):
         return f"x{ord(delimiter):02X}"
     return delimiter
 
 
 def check_delimiter(delimiter: str) -> None:
-    if len(delimiter) != 1 or delimiter == "=" or ord(delimiter) > 0xFFFF:
+    # LEEF 2.0 guide: one character, or 1-4 hex digits (so up to U+FFFF). Values are made free of the
+    # delimiter by turning it into a space, so a space, a letter, a digit or '=' cannot be one.
+    if len(delimiter) != 1 or delimiter in "= " or delimiter.isalnum() or ord(delimiter) > 0xFFFF:
         raise ValueError(
-            f"leef_delimiter: {delimiter!r} must be one character (up to U+FFFF), not '=' (LEEF 2.0 guide)"
+            f"leef_delimiter: {delimiter!r} must be one character up to U+FFFF, not a space, letter, digit or '='"
         )
 
 

@@ -73,7 +73,8 @@ def format(alert: Alert, opts: FormatOptions) -> str:
     )
 
 
-_PAIR = re.compile(r'([^\s="]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]*))(?: |\Z)', re.DOTALL)
+# Only the ASCII space separates pairs (contract §7); other white space may stand in a bare value.
+_PAIR = re.compile(r'([^ ="\x00-\x1f\x7f]+)=(?:"((?:[^"\\]|\\.)*)"|([^ "]*))(?: |\Z)', re.DOTALL)
 _UNESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
 _NAMED = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
 
