@@ -101,7 +101,8 @@ def expected_cef(a: Alert) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
             ext.append((f"{prefix}_ip", d.ip))
         if d and d.mac:
             ext.append((f"{prefix}_mac", d.mac))
-    ext.append(("cat", cef_ext(group_of(a))))
+    # CEF 1.2: trailing white space of the final extension value is not preserved by readers.
+    ext.append(("cat", cef_ext(group_of(a)).rstrip(" \t\r\n")))
     return header, ext
 
 

@@ -87,9 +87,12 @@ _MAC_BARE = re.compile(r"[0-9A-Fa-f]{12}")
 def canonical_ip(value: str) -> str:
     """An IPv4 or IPv6 address in canonical (compressed, lower-case) form."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         raise ValueError("is not an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"  # RFC 5952 §5, the same on every Python version
+    return str(address)
 
 
 def canonical_mac(value: str) -> str:

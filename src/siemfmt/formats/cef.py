@@ -87,7 +87,10 @@ def _unescape_ext(value: str) -> str:
 
 def parse(body: str) -> Body:
     """A CEF line (from ``CEF:``) -> header (version, vendor, product, version, id, name, severity) and
-    extension fields in order, unescaped. Trailing spaces of a value before the next key belong to it."""
+    extension fields in order, unescaped.
+
+    CEF 1.2 "The Extension Field": of several spaces before a key all but the last belong to the previous
+    value; trailing white space of the final value is not preserved."""
     m = _VERSION.match(body)
     if m is None:
         raise ParseError("expected 'CEF:<version>|' (CEF 1.1)", 0, body)
@@ -111,6 +114,9 @@ def parse(body: str) -> Body:
     if ext.strip() and (not keys or ext[: keys[0].start()].strip()):
         raise ParseError("extension does not start with key=value", pos, body)
     for i, k in enumerate(keys):
-        stop = keys[i + 1].start() - 1 if i + 1 < len(keys) else len(ext)
-        fields.append((k.group(1), _unescape_ext(ext[k.end() : stop])))
+        if i + 1 < len(keys):
+            raw = ext[k.end() : keys[i + 1].start() - 1]  # spaces before a key but one belong to the value
+        else:
+            raw = ext[k.end() :].rstrip(" \t\r\n")  # the final value's trailing white space is not kept
+        fields.append((k.group(1), _unescape_ext(raw)))
     return Body("cef", tuple(header), tuple(fields))

@@ -95,11 +95,9 @@ def parse(body: str) -> Body:
     for _ in range(4):
         f = _HEADER_FIELD.match(body, pos)
         if f is None:
-            raise ParseError(
-                f"LEEF header ends after {len(header)} of 5 fields (missing {HEADER_NAMES[len(header)]})",
-                pos,
-                body,
-            )
+            present = len(header) + (1 if body[pos:] else 0)  # an unterminated last field still counts
+            missing = HEADER_NAMES[present] if present < len(HEADER_NAMES) else "the pipe after event_id"
+            raise ParseError(f"LEEF header has {present} of 5 fields: {missing} is missing", pos, body)
         header.append(_HEADER_UNESCAPE.sub(r"\1", f.group(1)))
         pos = f.end()
     delimiter = "\t"
