@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from siemfmt import DEFAULT_GROUPS, AlertType, Severity
 
 # Every code point but surrogates, with the hostile ASCII ones made frequent.
-HOSTILE = "|\\=;\"]\r\n\t\x00\x1b\x7f ^:"
+HOSTILE = '|\\=;"]\r\n\t\x00\x1b\x7f ^:'
 text = st.text(alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(HOSTILE)), max_size=40)
 non_empty_text = text.filter(bool)
 maybe_text = st.none() | text
@@ -51,7 +51,13 @@ groups = st.one_of(
 
 titles = st.one_of(
     non_empty_text,
-    st.sampled_from(["Unauthorized PLC Program Upload", "suspicion of  malicious activity", "Backup Activity with Antivirus Signatures"]),
+    st.sampled_from(
+        [
+            "Unauthorized PLC Program Upload",
+            "suspicion of  malicious activity",
+            "Backup Activity with Antivirus Signatures",
+        ]
+    ),
 )
 
 

@@ -51,7 +51,9 @@ def test_format_files_keeps_going_past_bad_lines_and_exits_2(tmp_path: Path) -> 
 
 def test_sensor_name_default() -> None:
     record = {k: v for k, v in REFERENCE.items() if k != "sensor_name"}
-    result = run("format", "--format", "text", "--header", "none", "--sensor-name", "Plant A Sensor", stdin=json.dumps(record))
+    result = run(
+        "format", "--format", "text", "--header", "none", "--sensor-name", "Plant A Sensor", stdin=json.dumps(record)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("CyberX platform name: Plant A Sensor; ")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -134,7 +135,9 @@ def test_pri_hostname_and_rfc5424_fields_are_options() -> None:
 
 
 def test_rfc5424_fields_are_cut_to_their_lengths() -> None:
-    line = siemfmt.format_alert(REFERENCE, "cef", header="rfc5424", app_name="a" * 60, msgid="m" * 40, clock=fixed_clock())
+    line = siemfmt.format_alert(
+        REFERENCE, "cef", header="rfc5424", app_name="a" * 60, msgid="m" * 40, clock=fixed_clock()
+    )
     parts = line.split(" ")
     assert parts[3] == "a" * 48
     assert parts[5] == "m" * 32
@@ -167,8 +170,9 @@ def test_leef_2_with_delimiter_as_character_or_hex() -> None:
     ],
 )
 def test_bad_options_are_refused_with_the_option_name(option: str, value: object) -> None:
+    options: dict[str, Any] = {option: value}
     with pytest.raises(ValueError, match=option):
-        siemfmt.format_alert(REFERENCE, "leef", clock=fixed_clock(), **{option: value})
+        siemfmt.format_alert(REFERENCE, "leef", clock=fixed_clock(), **options)
 
 
 def test_bad_format_name() -> None:

@@ -218,7 +218,7 @@ def test_mac_canonical_form(given: str) -> None:
 
 @pytest.mark.parametrize("given", ["00:1A:2B:3C:4D", "00:1A-2B:3C:4D:5E", "gg:1a:2b:3c:4d:5e", "00:1a:2b:3c:4d:5e:6f"])
 def test_bad_macs(given: str) -> None:
-    with pytest.raises(AlertValidationError, match="destination.mac"):
+    with pytest.raises(AlertValidationError, match=r"destination\.mac"):
         alert(destination={"mac": given})
 
 
@@ -236,11 +236,11 @@ def test_required_text_must_not_be_empty_but_message_may_be() -> None:
 
 
 def test_unknown_device_field_is_refused() -> None:
-    with pytest.raises(AlertValidationError, match=r"source\.colour.*not a known field"):
+    with pytest.raises(AlertValidationError, match=r"source\.colour: 'red' is not a known field"):
         alert(source={"colour": "red"})
 
 
 def test_alert_is_immutable() -> None:
     a = alert()
     with pytest.raises(Exception, match="frozen"):
-        a.title = "x"  # type: ignore[misc]
+        a.title = "x"

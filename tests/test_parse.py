@@ -49,7 +49,7 @@ def test_a_value_that_looks_like_another_format_does_not_fool_detection() -> Non
 
 
 def test_forced_format() -> None:
-    m = siemfmt.parse("a=1 b=\"two words\"", fmt="object")
+    m = siemfmt.parse('a=1 b="two words"', fmt="object")
     assert m.fields == (("a", "1"), ("b", "two words"))
 
 

@@ -21,7 +21,9 @@ def test_there_are_enough_fixtures() -> None:
 @pytest.mark.parametrize("header", ["rfc3164", "rfc5424", "none"])
 @pytest.mark.parametrize("fmt", ["text", "object", "cef", "leef"])
 @pytest.mark.parametrize("path", ALERT_FILES, ids=lambda p: p.stem)
-def test_fixture_snapshot(path: Path, fmt: siemfmt.FormatName, header: siemfmt.syslog.HeaderKind, snapshot: SnapshotAssertion) -> None:
+def test_fixture_snapshot(
+    path: Path, fmt: siemfmt.FormatName, header: siemfmt.syslog.HeaderKind, snapshot: SnapshotAssertion
+) -> None:
     line = siemfmt.format_alert(load_json(path), fmt, header=header, clock=fixed_clock())
     assert line == snapshot
     # Every snapshot line also reads back as the format it was written in.

@@ -161,14 +161,19 @@ LH = "LEEF:1.0|Microsoft|MSExchange|4.0 SP1|15345|"
 
 
 def test_v36_leef1() -> None:
-    b = leef.parse(LH + "src=192.0.2.0\tdst=172.50.123.1\tsev=5\tcat=anomaly\tsrcPort=81\tdstPort=21\tusrName=joe.black")
+    b = leef.parse(
+        LH + "src=192.0.2.0\tdst=172.50.123.1\tsev=5\tcat=anomaly\tsrcPort=81\tdstPort=21\tusrName=joe.black"
+    )
     assert b.header == ("1.0", "Microsoft", "MSExchange", "4.0 SP1", "15345")
     assert len(b.fields) == 7
     assert dict(b.fields)["usrName"] == "joe.black"
 
 
 def test_v37_equals_in_values() -> None:
-    assert leef.parse(LH + "foo=foo=bar=baz\ttik=tik=tak=toe").fields == (("foo", "foo=bar=baz"), ("tik", "tik=tak=toe"))
+    assert leef.parse(LH + "foo=foo=bar=baz\ttik=tik=tak=toe").fields == (
+        ("foo", "foo=bar=baz"),
+        ("tik", "tik=tak=toe"),
+    )
 
 
 def test_v38_escaped_pipe_in_header() -> None:
@@ -262,7 +267,9 @@ def test_v47_rfc5424_example_1_with_bom() -> None:
 
 
 def test_v48_rfc5424_example_2() -> None:
-    m = siemfmt.parse("<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.")
+    m = siemfmt.parse(
+        "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts."
+    )
     assert (m.syslog.pri, m.syslog.hostname, m.syslog.procid) == (165, "192.0.2.1", "8710")
     assert m.body == "%% It's time to make the do-nuts."
 

@@ -8,14 +8,15 @@ lines were rejected, 1 on a fatal error.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from siemfmt.errors import AlertValidationError
-from siemfmt.formats import FORMATS, make_formatter
+from siemfmt.formats import FORMATS, FormatName, make_formatter
 from siemfmt.model import load_alert, parse_time
 
 __all__ = ["main"]
@@ -45,7 +46,7 @@ def _fixed_clock(now: str | None) -> Any:
 
 
 def _format(args: argparse.Namespace) -> int:
-    formats = list(FORMATS) if args.format == "all" else [args.format]
+    formats = cast(list[FormatName], list(FORMATS) if args.format == "all" else [args.format])
     clock = _fixed_clock(args.now)
     formatters = [
         make_formatter(f, header=args.header, tz=args.tz, hostname=args.hostname, clock=clock) for f in formats
@@ -53,8 +54,6 @@ def _format(args: argparse.Namespace) -> int:
     read = rejected = written = 0
     sources: list[tuple[str, IO[str]]] = []
     if args.samples:
-        import io
-
         sources.append(("<samples>", io.StringIO("".join(_sample_lines()))))
     for path in args.files or ([] if args.samples else ["-"]):
         sources.append((path, sys.stdin if path == "-" else open(path, encoding="utf-8")))  # noqa: SIM115
@@ -104,8 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "samples":
             args = argparse.Namespace(
-                format="all", header="rfc3164", tz="UTC", hostname=None, now=args.now,
-                samples=True, files=[], defaults=None,
+                format="all",
+                header="rfc3164",
+                tz="UTC",
+                hostname=None,
+                now=args.now,
+                samples=True,
+                files=[],
+                defaults=None,
             )
         else:
             args.defaults = {"sensor_name": args.sensor_name} if args.sensor_name else None
@@ -116,4 +121,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"siemfmt: error: {exc}", file=sys.stderr)
         return 1
-

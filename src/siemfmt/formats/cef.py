@@ -114,9 +114,7 @@ def parse(body: str) -> Body:
     if ext.strip() and (not keys or ext[: keys[0].start()].strip()):
         raise ParseError("extension does not start with key=value", pos, body)
     for i, k in enumerate(keys):
-        if i + 1 < len(keys):
-            raw = ext[k.end() : keys[i + 1].start() - 1]  # spaces before a key but one belong to the value
-        else:
-            raw = ext[k.end() :].rstrip(" \t\r\n")  # the final value's trailing white space is not kept
+        # Spaces before a key but one belong to the value; the final value's trailing white space is dropped.
+        raw = ext[k.end() : keys[i + 1].start() - 1] if i + 1 < len(keys) else ext[k.end() :].rstrip(" \t\r\n")
         fields.append((k.group(1), _unescape_ext(raw)))
     return Body("cef", tuple(header), tuple(fields))
