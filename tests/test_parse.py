@@ -91,7 +91,7 @@ def test_error_position_counts_from_the_start_of_the_line() -> None:
     with pytest.raises(siemfmt.ParseError) as err:
         siemfmt.parse(line)
     assert err.value.position == len("<9>Mar 10 08:15:31 host CEF:0|V|P|")
-    assert "missing device_version" in str(err.value)
+    assert "signature_id is missing" in str(err.value)
     assert "at position 34" in str(err.value)
 
 

@@ -141,7 +141,7 @@ def test_v33_malformed_equals_recovers_at_next_key() -> None:
 
 
 def test_v34_truncated_header_is_an_error_that_says_where() -> None:
-    with pytest.raises(siemfmt.ParseError, match="3 of 7") as err:
+    with pytest.raises(siemfmt.ParseError, match="4 of 7 fields: signature_id is missing") as err:
         cef.parse("CEF:0|SentinelOne|Mgmt|activityID=1111111111111111111 activityType=3505")
     assert err.value.position == 23
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from siemfmt.errors import ParseError
+from siemfmt.groups import resolve_group
+from siemfmt.model import Alert
 from siemfmt.syslog import Clock, HeaderKind, system_clock
 
 __all__ = [
@@ -85,6 +89,11 @@ class FormatOptions:
     leef_delimiter_hex: bool = False
 
 
+def alert_group(alert: Alert, opts: FormatOptions) -> str:
+    """The value of the format's alert-group field (contract §2)."""
+    return resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """A parsed message body: its format, its header fields (CEF, LEEF) and its fields, in order."""
@@ -92,3 +101,41 @@ class Body:
     format: Literal["cef", "leef", "text", "object", "raw"]
     header: tuple[str, ...] = ()
     fields: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+# --- shared reader pieces ---------------------------------------------------------------------------
+
+_BACKSLASH = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
+
+
+def backslash_unescaper(named: dict[str, str]) -> Callable[[str], str]:
+    """An unescaper for ``\\c`` (``named[c]``) and ``\\xHH``; an unknown pair is kept as it is."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 3:
+            return chr(int(code[1:], 16))
+        return named.get(code, "\\" + code)
+
+    def unescape(value: str) -> str:
+        return _BACKSLASH.sub(one, value) if "\\" in value else value
+
+    return unescape
+
+
+_PIPE_FIELD = re.compile(r"((?:[^\\|]|\\.)*)\|", re.DOTALL)
+_PIPE_UNESCAPE = re.compile(r"\\([\\|])")
+
+
+def read_pipe_fields(what: str, body: str, pos: int, names: tuple[str, ...], header: list[str]) -> int:
+    """Append the pipe-terminated header fields after ``header[0]`` (``\\|`` and ``\\\\`` unescaped, CEF 1.2
+    and LEEF); return where the rest starts. A missing field raises ParseError naming it."""
+    while len(header) < len(names):
+        f = _PIPE_FIELD.match(body, pos)
+        if f is None:
+            present = len(header) + (1 if body[pos:] else 0)  # an unterminated last field still counts
+            missing = names[present] if present < len(names) else f"the '|' after {names[-1]}"
+            raise ParseError(f"{what} header has {present} of {len(names)} fields: {missing} is missing", pos, body)
+        header.append(_PIPE_UNESCAPE.sub(r"\1", f.group(1)))
+        pos = f.end()
+    return pos

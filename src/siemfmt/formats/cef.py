@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from siemfmt.errors import ParseError
-from siemfmt.formats.base import CONTROL, Body, FormatOptions, render_time
-from siemfmt.groups import resolve_group
+from siemfmt.formats.base import CONTROL, Body, FormatOptions, alert_group, read_pipe_fields, render_time
 from siemfmt.model import Alert, Severity
 
 __all__ = ["SEVERITY_LEVEL", "escape_extension", "escape_header", "format", "parse"]
@@ -58,7 +57,7 @@ def format(alert: Alert, opts: FormatOptions) -> str:
             ext.append(f"dst_ip={dst.ip}")
         if dst.mac:
             ext.append(f"dst_mac={dst.mac}")
-    group = resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+    group = alert_group(alert, opts)
     ext.append(f"cat={escape_extension(group)}")
     return (
         f"CEF:0|{VENDOR}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
@@ -69,8 +68,6 @@ def format(alert: Alert, opts: FormatOptions) -> str:
 # --- reader ---------------------------------------------------------------------------------------
 
 _VERSION = re.compile(r"CEF:(\d+)\|")
-_HEADER_FIELD = re.compile(r"((?:[^\\|]|\\.)*)\|", re.DOTALL)
-_HEADER_UNESCAPE = re.compile(r"\\([\\|])")
 # A key: starts the extension or follows a space; Beats' key alphabet (alnum _ . , [ ] -).
 _KEY = re.compile(r"(?:^|(?<= ))([A-Za-z0-9_][A-Za-z0-9_.,\[\]-]*)=")
 _EXT_UNESCAPE = re.compile(r"\\([\\=nr])")
@@ -95,18 +92,7 @@ def parse(body: str) -> Body:
     if m is None:
         raise ParseError("expected 'CEF:<version>|' (CEF 1.1)", 0, body)
     header = [m.group(1)]
-    pos = m.end()
-    for _ in range(6):
-        f = _HEADER_FIELD.match(body, pos)
-        if f is None:
-            raise ParseError(
-                f"CEF header ends after {len(header)} of 7 pipe-terminated fields"
-                f" (missing {HEADER_NAMES[len(header)]})",
-                pos,
-                body,
-            )
-        header.append(_HEADER_UNESCAPE.sub(r"\1", f.group(1)))
-        pos = f.end()
+    pos = read_pipe_fields("CEF", body, m.end(), HEADER_NAMES, header)
     ext = body[pos:]
     fields: list[tuple[str, str]] = []
     # A key's '=' is never escaped: the character before it is a key character, not a backslash.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from siemfmt.errors import ParseError
-from siemfmt.formats.base import CONTROL, Body, FormatOptions, render_time
-from siemfmt.groups import resolve_group
+from siemfmt.formats.base import CONTROL, Body, FormatOptions, alert_group, read_pipe_fields, render_time
 from siemfmt.model import Alert
 
 __all__ = ["delimiter_field", "escape_header", "format", "parse", "sanitize"]
@@ -66,7 +65,7 @@ def format(alert: Alert, opts: FormatOptions) -> str:
         attrs.append(f"src_ip={alert.source.ip}")
     if alert.destination is not None and alert.destination.ip:
         attrs.append(f"dst_ip={alert.destination.ip}")
-    group = resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+    group = alert_group(alert, opts)
     attrs.append(f"cat={sanitize(group, d)}")
     head = f"{VENDOR}|{PRODUCT}|{escape_header(alert.sensor_version)}|{EVENT_ID}|"
     if opts.leef_version == "2.0":
@@ -77,8 +76,6 @@ def format(alert: Alert, opts: FormatOptions) -> str:
 # --- reader ---------------------------------------------------------------------------------------
 
 _VERSION = re.compile(r"LEEF:([12]\.0)\|")
-_HEADER_FIELD = re.compile(r"((?:[^\\|]|\\.)*)\|", re.DOTALL)
-_HEADER_UNESCAPE = re.compile(r"\\([\\|])")
 _HEX_DELIMITER = re.compile(r"(?:0[xX]|[xX])([0-9A-Fa-f]{1,4})")
 HEADER_NAMES = ("version", "vendor", "product", "product_version", "event_id")
 
@@ -91,15 +88,7 @@ def parse(body: str) -> Body:
     if m is None:
         raise ParseError("expected 'LEEF:1.0|' or 'LEEF:2.0|' (LEEF 2.0 guide)", 0, body)
     header = [m.group(1)]
-    pos = m.end()
-    for _ in range(4):
-        f = _HEADER_FIELD.match(body, pos)
-        if f is None:
-            present = len(header) + (1 if body[pos:] else 0)  # an unterminated last field still counts
-            missing = HEADER_NAMES[present] if present < len(HEADER_NAMES) else "the pipe after event_id"
-            raise ParseError(f"LEEF header has {present} of 5 fields: {missing} is missing", pos, body)
-        header.append(_HEADER_UNESCAPE.sub(r"\1", f.group(1)))
-        pos = f.end()
+    pos = read_pipe_fields("LEEF", body, m.end(), HEADER_NAMES, header)
     delimiter = "\t"
     if header[0] == "2.0":
         bar = body.find("|", pos)

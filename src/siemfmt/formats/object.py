@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 
 from siemfmt.errors import ParseError
-from siemfmt.formats.base import OTHER_CONTROL, Body, FormatOptions, hex_escape, render_time
-from siemfmt.groups import resolve_group
+from siemfmt.formats.base import (
+    OTHER_CONTROL,
+    Body,
+    FormatOptions,
+    alert_group,
+    backslash_unescaper,
+    hex_escape,
+    render_time,
+)
 from siemfmt.model import Alert, Device
 
 __all__ = ["KEYS", "format", "parse"]
@@ -62,7 +69,7 @@ def _device(prefix: str, device: Device | None) -> str:
 
 def format(alert: Alert, opts: FormatOptions) -> str:
     """The object body for ``alert``."""
-    group = resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group)
+    group = alert_group(alert, opts)
     return (
         f"Sensor_name={value(alert.sensor_name)} "
         f"Alert_time={value(render_time(alert.time, opts.tz, opts.time_format))} "
@@ -75,15 +82,7 @@ def format(alert: Alert, opts: FormatOptions) -> str:
 
 # Only the ASCII space separates pairs (contract §7); other white space may stand in a bare value.
 _PAIR = re.compile(r'([^ ="\x00-\x1f\x7f]+)=(?:"((?:[^"\\]|\\.)*)"|([^ "]*))(?: |\Z)', re.DOTALL)
-_UNESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
-_NAMED = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
-
-
-def _unescape_one(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if len(code) == 3:
-        return chr(int(code[1:], 16))
-    return _NAMED.get(code, "\\" + code)
+_unescape = backslash_unescaper({"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'})
 
 
 def parse(body: str) -> Body:
@@ -99,6 +98,6 @@ def parse(body: str) -> Body:
         if quoted is None:
             fields.append((m.group(1), m.group(3)))
         else:
-            fields.append((m.group(1), _UNESCAPE.sub(_unescape_one, quoted) if "\\" in quoted else quoted))
+            fields.append((m.group(1), _unescape(quoted)))
         pos = m.end()
     return Body("object", (), tuple(fields))

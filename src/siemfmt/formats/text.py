@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from siemfmt.errors import ParseError
-from siemfmt.formats.base import OTHER_CONTROL, Body, FormatOptions, hex_escape
-from siemfmt.groups import resolve_group
+from siemfmt.formats.base import OTHER_CONTROL, Body, FormatOptions, alert_group, backslash_unescaper, hex_escape
 from siemfmt.model import Alert
 
 __all__ = ["LABELS", "format", "parse"]
@@ -65,26 +64,14 @@ def format(alert: Alert, opts: FormatOptions) -> str:
         if dst.address:
             parts.append(f"Address: {escape(dst.address)}")
     parts.append(f"Message: {escape(alert.message)}")
-    parts.append(f"Alert Group: {escape(resolve_group(alert.alert_group, alert.title, use_catalog=opts.infer_group))}")
+    parts.append(f"Alert Group: {escape(alert_group(alert, opts))}")
     if alert.uuid:
         parts.append(f"UUID: {escape(alert.uuid)}")
     return "; ".join(parts)
 
 
 _PAIR = re.compile(r"((?:[^\\;]|\\.|;(?! ))*)(?:; |\Z)", re.DOTALL)
-_UNESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)", re.DOTALL)
-_NAMED = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", ";": ";"}
-
-
-def _unescape_one(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if len(code) == 3:
-        return chr(int(code[1:], 16))
-    return _NAMED.get(code, "\\" + code)
-
-
-def unescape(value: str) -> str:
-    return _UNESCAPE.sub(_unescape_one, value) if "\\" in value else value
+unescape = backslash_unescaper({"n": "\n", "r": "\r", "t": "\t", "\\": "\\", ";": ";"})
 
 
 def parse(body: str) -> Body:
