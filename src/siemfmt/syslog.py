@@ -26,9 +26,12 @@ __all__ = [
     "frame_octet_counting",
     "hostname_from",
     "parse_header",
+    "parse_structured_data",
     "pri",
     "rfc3164_header",
     "rfc5424_header",
+    "sd_element",
+    "sd_escape",
     "system_clock",
 ]
 
@@ -126,10 +129,13 @@ def _utc(ts: datetime) -> datetime:
     return ts.astimezone(timezone.utc)
 
 
-def rfc3164_header(prival: int, ts: datetime, host: str) -> str:
-    """``<PRI>Mmm dd HH:MM:SS HOST `` with the day padded by a space (RFC 3164 §4.1.2), time in UTC."""
+def rfc3164_header(prival: int, ts: datetime, host: str, *, pad_day: bool = True) -> str:
+    """``<PRI>Mmm dd HH:MM:SS HOST `` with the day padded by a space (RFC 3164 §4.1.2), time in UTC.
+
+    ``pad_day=False`` writes ``May 5`` as the CyberX-era sensor did (a compatibility switch)."""
     t = _utc(ts)
-    return f"<{prival}>{MONTHS[t.month - 1]} {t.day:2d} {t.hour:02d}:{t.minute:02d}:{t.second:02d} {host} "
+    day = f"{t.day:2d}" if pad_day else str(t.day)
+    return f"<{prival}>{MONTHS[t.month - 1]} {day} {t.hour:02d}:{t.minute:02d}:{t.second:02d} {host} "
 
 
 def rfc5424_header(
@@ -139,15 +145,62 @@ def rfc5424_header(
     app_name: str = "-",
     procid: str = "-",
     msgid: str = "-",
+    structured_data: str = "-",
 ) -> str:
-    """``<PRI>1 TIMESTAMP HOST APP PROCID MSGID - `` (RFC 5424 §6), millisecond UTC time (§6.2.3)."""
+    """``<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD `` (RFC 5424 §6), millisecond UTC time (§6.2.3)."""
     t = _utc(ts)
     stamp = (
         f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         f".{t.microsecond // 1000:03d}Z"
     )
     # Field lengths: HOSTNAME 255, APP-NAME 48, PROCID 128, MSGID 32 (RFC 5424 §6).
-    return f"<{prival}>1 {stamp} {host[:255]} {app_name[:48]} {procid[:128]} {msgid[:32]} - "
+    return f"<{prival}>1 {stamp} {host[:255]} {app_name[:48]} {procid[:128]} {msgid[:32]} {structured_data} "
+
+
+# --- structured data (RFC 5424 §6.3) ----------------------------------------------------------------
+
+_SD_NAME = re.compile(r"[\x21-\x7e]{1,32}")
+
+
+def check_sd_name(kind: str, name: str) -> str:
+    """SD-ID / PARAM-NAME: 1-32 PRINTUSASCII except ``=``, SP, ``]``, ``"`` (RFC 5424 §6.3.2-6.3.3)."""
+    if not _SD_NAME.fullmatch(name) or any(c in name for c in '="]'):
+        raise ValueError(f'{kind}: {name!r} must be 1-32 printable US-ASCII characters without = ] " (RFC 5424 §6.3)')
+    return name
+
+
+def sd_escape(value: str) -> str:
+    """PARAM-VALUE: ``\\``, ``"`` and ``]`` escaped with a backslash, ``\\`` first (RFC 5424 §6.3.3)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def sd_element(sd_id: str, params: list[tuple[str, str]]) -> str:
+    """``[SD-ID PARAM="VALUE" ...]`` (RFC 5424 §6.3.1); names are checked, values escaped."""
+    check_sd_name("SD-ID", sd_id)
+    body = "".join(f' {check_sd_name("PARAM-NAME", n)}="{sd_escape(v)}"' for n, v in params)
+    return f"[{sd_id}{body}]"
+
+
+_SD_ELEMENT = re.compile(r'\[([^\s\]="]+)((?: [^\s\]="]+="(?:[^"\\]|\\.)*")*)\]', re.DOTALL)
+_SD_PARAM = re.compile(r' ([^\s\]="]+)="((?:[^"\\]|\\.)*)"', re.DOTALL)
+_SD_UNESCAPE = re.compile(r'\\([\\"\]])')
+
+
+def parse_structured_data(sd: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """``-`` or SD-ELEMENTs -> ((SD-ID, ((name, value), ...)), ...), values unescaped (RFC 5424 §6.3.3:
+    ``\\"``, ``\\\\``, ``\\]``; any other backslash is kept)."""
+    if sd in ("", "-"):
+        return ()
+    out: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    pos = 0
+    while pos < len(sd):
+        m = _SD_ELEMENT.match(sd, pos)
+        if m is None:
+            raise ParseError("malformed SD-ELEMENT (RFC 5424 §6.3)", pos, sd)
+        params = tuple((p.group(1), _SD_UNESCAPE.sub(r"\1", p.group(2))) for p in _SD_PARAM.finditer(m.group(2)))
+        out.append((m.group(1), params))
+        pos = m.end()
+    return tuple(out)
 
 
 # --- reader ---------------------------------------------------------------------------------------
@@ -166,6 +219,11 @@ class SyslogHeader:
     procid: str | None = None
     msgid: str | None = None
     structured_data: str | None = None
+
+    @property
+    def sd(self) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+        """The structured data parsed: ((SD-ID, ((name, value), ...)), ...)."""
+        return parse_structured_data(self.structured_data or "-")
 
     @property
     def facility(self) -> int | None:

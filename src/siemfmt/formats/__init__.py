@@ -12,8 +12,8 @@ from datetime import tzinfo
 from typing import Any, Literal
 
 from siemfmt.errors import ParseError
-from siemfmt.formats import cef, leef, object, text
-from siemfmt.formats.base import Body, FormatOptions, TimeFormat, resolve_tz
+from siemfmt.formats import arcsight, cef, cyberx, leef, object, qradar, sd, text
+from siemfmt.formats.base import Body, Dialect, FormatOptions, Profile, TimeFormat, resolve_tz
 from siemfmt.model import Alert, load_alert
 from siemfmt.syslog import (
     Clock,
@@ -22,6 +22,7 @@ from siemfmt.syslog import (
     check_header_token,
     hostname_from,
     parse_header,
+    parse_structured_data,
     pri,
     rfc3164_header,
     rfc5424_header,
@@ -29,7 +30,9 @@ from siemfmt.syslog import (
 )
 
 __all__ = [
+    "DIALECTS",
     "FORMATS",
+    "PROFILES",
     "Body",
     "FormatName",
     "FormatOptions",
@@ -43,7 +46,7 @@ __all__ = [
     "parse",
 ]
 
-FormatName = Literal["text", "object", "cef", "leef"]
+FormatName = Literal["text", "object", "cef", "leef", "sd"]
 FORMATS: dict[str, Callable[[Alert, FormatOptions], str]] = {
     "text": text.format,
     "object": object.format,
@@ -52,12 +55,32 @@ FORMATS: dict[str, Callable[[Alert, FormatOptions], str]] = {
 }
 HEADERS = ("rfc3164", "rfc5424", "none")
 # The field that carries the alert group, per format (defender-formats.md §1).
-GROUP_FIELD = {"cef": "cat", "leef": "cat", "text": "Alert Group", "object": "alert_group"}
+GROUP_FIELD = {"cef": "cat", "leef": "cat", "text": "Alert Group", "object": "alert_group", "sd": "alert_group"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSpec:
+    """What a profile writes: its formats (the first is its default) and its default header."""
+
+    writers: dict[str, Callable[[Alert, FormatOptions], str]]
+    header: HeaderKind
+    headers: tuple[HeaderKind, ...] = ("rfc3164", "rfc5424", "none")
+
+
+PROFILES: dict[str, ProfileSpec] = {
+    "defender": ProfileSpec(FORMATS, "rfc3164"),
+    "arcsight": ProfileSpec({"cef": arcsight.format}, "rfc3164"),
+    "qradar": ProfileSpec({"leef": qradar.format}, "rfc5424"),
+    "rfc5424-sd": ProfileSpec({"sd": sd.format}, "rfc5424", ("rfc5424",)),
+}
+DIALECTS = ("current", "azure-2021", "cyberx-qradar")
 
 
 def options(
     *,
-    header: HeaderKind = "rfc3164",
+    profile: Profile = "defender",
+    dialect: Dialect = "current",
+    header: HeaderKind | None = None,
     hostname: str | None = None,
     tz: str | tzinfo = "UTC",
     clock: Clock | None = None,
@@ -71,19 +94,32 @@ def options(
     leef_version: Literal["1.0", "2.0"] = "1.0",
     leef_delimiter: str | None = None,
     leef_delimiter_hex: bool = False,
+    cef_header_space: bool = False,
+    pad_day: bool | None = None,
+    enterprise_number: int = 32473,
 ) -> FormatOptions:
     """Validate keyword options once; raises ValueError naming the option, the value and the rule."""
-    if header not in HEADERS:
-        raise ValueError(f"header: {header!r} must be one of {', '.join(HEADERS)}")
+    spec = PROFILES.get(profile)
+    if spec is None:
+        raise ValueError(f"profile: {profile!r} must be one of {', '.join(PROFILES)}")
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect: {dialect!r} must be one of {', '.join(DIALECTS)}")
+    if dialect != "current" and profile != "defender":
+        raise ValueError(f"dialect: {dialect!r} applies to the defender profile only, not {profile!r}")
+    header = spec.header if header is None else header
+    if header not in spec.headers:
+        raise ValueError(f"header: {header!r} must be one of {', '.join(spec.headers)} for profile {profile!r}")
     if time_format not in ("default", "epoch-ms", "iso"):
         raise ValueError(f"time_format: {time_format!r} must be one of default, epoch-ms, iso")
     if leef_version not in ("1.0", "2.0"):
         raise ValueError(f"leef_version: {leef_version!r} must be '1.0' or '2.0'")
     if leef_delimiter is None:
-        leef_delimiter = "^" if leef_version == "2.0" else "\t"
-    elif leef_version == "1.0" and leef_delimiter != "\t":
+        leef_delimiter = "^" if leef_version == "2.0" or profile == "qradar" else "\t"
+    elif leef_version == "1.0" and profile != "qradar" and leef_delimiter != "\t":
         raise ValueError("leef_delimiter: LEEF 1.0 always separates attributes with TAB; use leef_version='2.0'")
     leef.check_delimiter(leef_delimiter)
+    if not isinstance(enterprise_number, int) or isinstance(enterprise_number, bool) or enterprise_number < 1:
+        raise ValueError(f"enterprise_number: {enterprise_number!r} must be a positive integer (IANA PEN)")
     return FormatOptions(
         header=header,
         hostname=None if hostname is None else check_header_token("hostname", hostname, 255),
@@ -98,6 +134,12 @@ def options(
         leef_version=leef_version,
         leef_delimiter=leef_delimiter,
         leef_delimiter_hex=leef_delimiter_hex,
+        profile=profile,
+        dialect=dialect,
+        cef_header_space=cef_header_space,
+        # The CyberX-era sensor wrote "May 5" (defender-formats.md §6).
+        pad_day=(dialect != "cyberx-qradar") if pad_day is None else pad_day,
+        sd_id=f"alert@{enterprise_number}",
     )
 
 
@@ -107,16 +149,31 @@ def syslog_header(alert: Alert, opts: FormatOptions) -> str:
         return ""
     host = opts.hostname or hostname_from(alert.sensor_name)
     if opts.header == "rfc5424":
-        return rfc5424_header(opts.prival, opts.clock(), host, opts.app_name, opts.procid, opts.msgid)
-    return rfc3164_header(opts.prival, opts.clock(), host)
+        sd_field = sd.structured_data(alert, opts) if opts.profile == "rfc5424-sd" else "-"
+        return rfc5424_header(opts.prival, opts.clock(), host, opts.app_name, opts.procid, opts.msgid, sd_field)
+    return rfc3164_header(opts.prival, opts.clock(), host, pad_day=opts.pad_day)
 
 
-def make_formatter(fmt: FormatName, **kwargs: Any) -> Callable[[Alert | Mapping[str, Any]], str]:
+def _writer(fmt: str | None, opts: FormatOptions) -> Callable[[Alert, FormatOptions], str]:
+    writers = PROFILES[opts.profile].writers
+    if fmt is None:
+        if opts.profile == "defender":
+            raise ValueError(f"fmt: the defender profile needs one of {', '.join(writers)}")
+        fmt = next(iter(writers))
+    writer = writers.get(fmt)
+    if writer is None:
+        raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(writers)} for profile {opts.profile!r}")
+    if opts.dialect == "cyberx-qradar":
+        if fmt != "leef":
+            raise ValueError(f"fmt: dialect 'cyberx-qradar' is the QRadar action's LEEF; {fmt!r} is not available")
+        return cyberx.format
+    return writer
+
+
+def make_formatter(fmt: FormatName | None, **kwargs: Any) -> Callable[[Alert | Mapping[str, Any]], str]:
     """A reusable ``alert -> line`` function with options validated once (the fast way for many alerts)."""
-    body = FORMATS.get(fmt)
-    if body is None:
-        raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(FORMATS)}")
     opts = options(**kwargs)
+    body = _writer(fmt, opts)
 
     def formatter(alert: Alert | Mapping[str, Any]) -> str:
         record = alert if isinstance(alert, Alert) else load_alert(alert)
@@ -127,24 +184,31 @@ def make_formatter(fmt: FormatName, **kwargs: Any) -> Callable[[Alert | Mapping[
 
 def format_alert(
     alert: Alert | Mapping[str, Any],
-    fmt: FormatName,
+    fmt: FormatName | None = None,
     *,
-    header: HeaderKind = "rfc3164",
+    header: HeaderKind | None = None,
     hostname: str | None = None,
     tz: str | tzinfo = "UTC",
     clock: Clock | None = None,
+    profile: Profile = "defender",
     **kwargs: Any,
 ) -> str:
-    """One alert as one syslog line in ``fmt`` (``text``, ``object``, ``cef``, ``leef``).
+    """One alert as one syslog line.
 
-    ``header``: ``rfc3164`` (default), ``rfc5424`` or ``none``. ``hostname``: the header HOST (default:
-    the sensor name, white space and non-printable characters as ``_``). ``tz``: IANA zone of the body's
-    alert time. ``clock``: zero-argument callable returning an aware datetime, the header's send time.
-    Further options: ``facility``, ``severity`` (PRI), ``app_name``, ``procid``, ``msgid`` (RFC 5424),
-    ``time_format`` (``default``, ``epoch-ms``, ``iso``), ``infer_group`` (catalog lookup, default on),
-    ``leef_version`` (``1.0``/``2.0``), ``leef_delimiter``, ``leef_delimiter_hex``.
+    ``fmt``: ``text``, ``object``, ``cef`` or ``leef`` for the default ``defender`` profile (the
+    sensor's own output); the ``arcsight`` (CEF), ``qradar`` (LEEF 2.0) and ``rfc5424-sd`` profiles have
+    one format each and need no ``fmt``. ``header``: ``rfc3164`` (the default, but ``rfc5424`` for
+    qradar and rfc5424-sd), ``rfc5424`` or ``none``. ``hostname``: the header HOST (default: the sensor
+    name, white space and non-printable characters as ``_``). ``tz``: IANA zone of the alert time in the
+    body. ``clock``: zero-argument callable returning an aware datetime, the header's send time.
+
+    Further options: ``dialect`` (``current``, ``azure-2021``, ``cyberx-qradar``), ``facility``,
+    ``severity`` (PRI), ``app_name``, ``procid``, ``msgid`` (RFC 5424), ``time_format`` (``default``,
+    ``epoch-ms``, ``iso``), ``infer_group`` (catalog lookup, default on), ``leef_version``
+    (``1.0``/``2.0``), ``leef_delimiter``, ``leef_delimiter_hex``, ``cef_header_space`` and
+    ``pad_day`` (receiver compatibility switches), ``enterprise_number`` (rfc5424-sd SD-ID).
     """
-    return make_formatter(fmt, header=header, hostname=hostname, tz=tz, clock=clock, **kwargs)(alert)
+    return make_formatter(fmt, header=header, hostname=hostname, tz=tz, clock=clock, profile=profile, **kwargs)(alert)
 
 
 def format_text(alert: Alert | Mapping[str, Any], **kwargs: Any) -> str:
@@ -177,10 +241,12 @@ class Message:
     ``header`` holds the CEF header (version, vendor, product, device version, signature id, name,
     severity) or the LEEF header (version, vendor, product, version, event id[, delimiter]), unescaped.
     ``prefix`` is any text between the syslog header and a CEF/LEEF body (an RFC 3164 TAG, say).
+    Format ``sd``: an RFC 5424 line whose MSG is none of the others but which has structured data; its
+    fields are the SD-PARAMs of every SD-ELEMENT in order, and ``body`` is the MSG.
     """
 
     syslog: SyslogHeader
-    format: Literal["cef", "leef", "text", "object", "raw"]
+    format: Literal["cef", "leef", "text", "object", "sd", "raw"]
     header: tuple[str, ...]
     fields: tuple[tuple[str, str], ...]
     body: str
@@ -234,9 +300,14 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     rest = line[start:]
     try:
         kind, prefix_len = _detect(rest) if fmt is None else (fmt, 0)
-        if kind not in _PARSERS and kind != "raw":
-            raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(FORMATS)}")
+        if kind not in _PARSERS and kind not in ("raw", "sd"):
+            raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(_PARSERS)}, sd")
         body_text = rest[prefix_len:]
+        if kind == "raw" and syslog.structured_data not in (None, "-"):
+            kind = "sd"
+        if kind == "sd":
+            params = tuple(p for _, element in parse_structured_data(syslog.structured_data or "-") for p in element)
+            return Message(syslog, "sd", (), params, rest)
         if kind == "raw":
             return Message(syslog, "raw", (), (), rest)
         if kind == "object" and fmt is None:

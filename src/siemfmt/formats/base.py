@@ -21,9 +21,12 @@ __all__ = [
     "TimeFormat",
     "render_time",
     "resolve_tz",
+    "truncate",
 ]
 
 TimeFormat = Literal["default", "epoch-ms", "iso"]
+Profile = Literal["defender", "arcsight", "qradar", "rfc5424-sd"]
+Dialect = Literal["current", "azure-2021", "cyberx-qradar"]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -43,6 +46,11 @@ def controls_to_space(value: str) -> str:
     if CONTROL.search(value) is None:
         return value
     return CONTROL.sub(" ", value.replace("\r\n", " "))
+
+
+def truncate(value: str, limit: int) -> str:
+    """At most ``limit`` characters of the unescaped value (profiles that enforce dictionary lengths)."""
+    return value if len(value) <= limit else value[:limit]
 
 
 def resolve_tz(tz: str | tzinfo) -> tzinfo:
@@ -87,6 +95,11 @@ class FormatOptions:
     leef_version: Literal["1.0", "2.0"] = "1.0"
     leef_delimiter: str = "\t"
     leef_delimiter_hex: bool = False
+    profile: Profile = "defender"
+    dialect: Dialect = "current"
+    cef_header_space: bool = False  # compat: liblognorm's cef parser needs a space after the last '|'
+    pad_day: bool = True  # RFC 3164 §4.1.2 pads a one-digit day with a space; False for old sensors
+    sd_id: str = "alert@32473"  # rfc5424-sd profile: SD-ID name@PEN (RFC 5612's example PEN by default)
 
 
 def alert_group(alert: Alert, opts: FormatOptions) -> str:
@@ -98,7 +111,7 @@ def alert_group(alert: Alert, opts: FormatOptions) -> str:
 class Body:
     """A parsed message body: its format, its header fields (CEF, LEEF) and its fields, in order."""
 
-    format: Literal["cef", "leef", "text", "object", "raw"]
+    format: Literal["cef", "leef", "text", "object", "sd", "raw"]
     header: tuple[str, ...] = ()
     fields: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 

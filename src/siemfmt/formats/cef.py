@@ -12,6 +12,9 @@ __all__ = ["SEVERITY_LEVEL", "escape_extension", "escape_header", "format", "par
 
 VENDOR = "Microsoft Defender for IoT"  # docs F2-F7 (contract §8 settles the "/CyberX" ambiguity)
 EVENT_CLASS_ID = "Microsoft Defender for IoT Alert"
+# dialect azure-2021: docs F0/F1 vendor, and the signature id seen in 2021 field data (defender-formats.md §4).
+_VENDOR = {"azure-2021": "Azure Defender for IoT"}
+_EVENT_CLASS_ID = {"azure-2021": "Azure Defender for IoT Alert"}
 
 # Contract §8 / docs F2-F7: Warning 1, Minor 4, Major 8, Critical 10.
 SEVERITY_LEVEL = {Severity.WARNING: "1", Severity.MINOR: "4", Severity.MAJOR: "8", Severity.CRITICAL: "10"}
@@ -59,9 +62,12 @@ def format(alert: Alert, opts: FormatOptions) -> str:
             ext.append(f"dst_mac={dst.mac}")
     group = alert_group(alert, opts)
     ext.append(f"cat={escape_extension(group)}")
+    vendor = _VENDOR.get(opts.dialect, VENDOR)
+    class_id = _EVENT_CLASS_ID.get(opts.dialect, EVENT_CLASS_ID)
     return (
-        f"CEF:0|{VENDOR}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
-        f"{EVENT_CLASS_ID}|{escape_header(alert.title)}|{SEVERITY_LEVEL[alert.severity]}|{' '.join(ext)}"
+        f"CEF:0|{vendor}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
+        f"{class_id}|{escape_header(alert.title)}|{SEVERITY_LEVEL[alert.severity]}|"
+        f"{' ' if opts.cef_header_space else ''}{' '.join(ext)}"
     )
 
 

@@ -13,6 +13,9 @@ __all__ = ["delimiter_field", "escape_header", "format", "parse", "sanitize"]
 VENDOR = "Microsoft Defender for IoT"  # docs F2-F7
 PRODUCT = "Sensor"  # listed literally in every doc version (contract §9)
 EVENT_ID = "Microsoft Defender for IoT Alert"
+# dialect azure-2021: docs F1 (defender-formats.md §5).
+_VENDOR = {"azure-2021": "Azure Defender for IoT"}
+_EVENT_ID = {"azure-2021": "Azure Defender for IoT Alert"}
 
 
 def escape_header(value: str) -> str:
@@ -67,7 +70,8 @@ def format(alert: Alert, opts: FormatOptions) -> str:
         attrs.append(f"dst_ip={alert.destination.ip}")
     group = alert_group(alert, opts)
     attrs.append(f"cat={sanitize(group, d)}")
-    head = f"{VENDOR}|{PRODUCT}|{escape_header(alert.sensor_version)}|{EVENT_ID}|"
+    vendor, event_id = _VENDOR.get(opts.dialect, VENDOR), _EVENT_ID.get(opts.dialect, EVENT_ID)
+    head = f"{vendor}|{PRODUCT}|{escape_header(alert.sensor_version)}|{event_id}|"
     if opts.leef_version == "2.0":
         return f"LEEF:2.0|{head}{delimiter_field(d, opts.leef_delimiter_hex)}|{d.join(attrs)}"
     return f"LEEF:1.0|{head}{d.join(attrs)}"

@@ -40,16 +40,23 @@ def escape(value: str) -> str:
     return value
 
 
+# Older sensors (dialect azure-2021; defender-formats.md §2, Google SecOps parser keys).
+_TITLE_LABEL = {"azure-2021": "Azure Defender for IoT Alert"}
+_IP_LABELS = {"azure-2021": ("Source ip", "Destination ip")}
+
+
 def format(alert: Alert, opts: FormatOptions) -> str:
     """The text body for ``alert``."""
     src, dst = alert.source, alert.destination
+    title_label = _TITLE_LABEL.get(opts.dialect, "Microsoft Defender for IoT Alert")
+    src_ip_label, dst_ip_label = _IP_LABELS.get(opts.dialect, ("Source IP", "Destination IP"))
     parts = [
         f"CyberX platform name: {escape(alert.sensor_name)}",
-        f"Microsoft Defender for IoT Alert: {escape(alert.title)}",
+        f"{title_label}: {escape(alert.title)}",
         f"Type: {alert.type.value}",
         f"Severity: {alert.severity.value}",
         f"Source: {escape(src.name) if src and src.name else NA}",
-        f"Source IP: {src.ip if src and src.ip else NA}",
+        f"{src_ip_label}: {src.ip if src and src.ip else NA}",
     ]
     if src is not None:
         if src.protocol:
@@ -57,7 +64,7 @@ def format(alert: Alert, opts: FormatOptions) -> str:
         if src.address:
             parts.append(f"Address: {escape(src.address)}")
     parts.append(f"Destination: {escape(dst.name) if dst and dst.name else NA}")
-    parts.append(f"Destination IP: {dst.ip if dst and dst.ip else NA}")
+    parts.append(f"{dst_ip_label}: {dst.ip if dst and dst.ip else NA}")
     if dst is not None:
         if dst.protocol:
             parts.append(f"Protocol: {escape(dst.protocol)}")
