@@ -263,7 +263,7 @@ def test_dialects_belong_to_the_defender_profile() -> None:
     with pytest.raises(ValueError, match="dialect"):
         siemfmt.format_alert(REFERENCE, profile="arcsight", dialect="azure-2021", clock=fixed_clock())
     with pytest.raises(ValueError, match="dialect"):
-        siemfmt.format_alert(REFERENCE, "cef", dialect="azure-2019", clock=fixed_clock())  # type: ignore[arg-type]
+        siemfmt.format_alert(REFERENCE, "cef", dialect="azure-2019", clock=fixed_clock())
 
 
 # --- compatibility switches --------------------------------------------------------------------------
