@@ -56,8 +56,12 @@ class ProfileRsyslog(Rsyslog):
 
 @pytest.fixture(scope="module")
 def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProfileRsyslog]:
-    with ProfileRsyslog(tmp_path_factory.mktemp("rsyslog-profiles")) as server:
+    server = ProfileRsyslog(tmp_path_factory.mktemp("rsyslog-profiles"))
+    server.start()
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 def send(server: Rsyslog, lines: list[str]) -> None:
@@ -76,7 +80,7 @@ def test_arcsight_cef_read_by_mmnormalize(rsyslog: ProfileRsyslog) -> None:
     send(rsyslog, lines)
     got = rsyslog.wait_lines("udp", before + len(lines))[before:]
     assert len(got) == len(lines)
-    for line, raw in zip(lines, got):
+    for line, raw in zip(lines, got, strict=True):
         theirs = json.loads(raw)["cef"]
         ours = siemfmt.parse(line)
         assert [
@@ -107,7 +111,7 @@ def test_rfc5424_sd_read_by_mmpstrucdata(rsyslog: ProfileRsyslog) -> None:
     send(rsyslog, lines)
     got = rsyslog.wait_lines("tcp", before + len(lines))[before:]
     assert len(got) == len(lines)
-    for line, raw in zip(lines, got):
+    for line, raw in zip(lines, got, strict=True):
         theirs = json.loads(raw)["rfc5424-sd"]
         ours = siemfmt.parse(line).syslog.sd
         assert theirs == {sd_id: dict(params) for sd_id, params in ours}
