@@ -10,6 +10,7 @@ from typing import Any
 import cefp
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 import siemfmt
@@ -295,3 +296,51 @@ def test_profile_format_rules() -> None:
     assert siemfmt.format_alert(REFERENCE, "cef", profile="arcsight", clock=fixed_clock()) == siemfmt.format_alert(
         REFERENCE, profile="arcsight", clock=fixed_clock()
     )
+
+
+@pytest.mark.parametrize("path", ALERT_FILES[:12], ids=lambda p: p.stem)
+def test_cyberx_dialect_snapshot(path: Path, snapshot: SnapshotAssertion) -> None:
+    line = siemfmt.format_alert(load_json(path), "leef", dialect="cyberx-qradar", clock=fixed_clock())
+    assert line == snapshot
+
+
+AZURE_LABELS = {
+    "Microsoft Defender for IoT Alert": "Azure Defender for IoT Alert",
+    "Source IP": "Source ip",
+    "Destination IP": "Destination ip",
+}
+
+
+@given(record=alert_records(), fmt=st.sampled_from(["text", "object", "cef", "leef"]))
+def test_azure_2021_round_trip(record: dict[str, Any], fmt: siemfmt.FormatName) -> None:
+    """The dialect changes labels and vendor strings, never a value."""
+    alert = siemfmt.load_alert(record)
+    current = siemfmt.parse(siemfmt.format_alert(alert, fmt, clock=fixed_clock()))
+    old = siemfmt.parse(siemfmt.format_alert(alert, fmt, dialect="azure-2021", clock=fixed_clock()))
+    assert old.fields == tuple((AZURE_LABELS.get(k, k) if fmt == "text" else k, v) for k, v in current.fields)
+    if fmt in ("cef", "leef"):
+        assert old.header[1] == "Azure Defender for IoT"
+        assert old.header[4] == "Azure Defender for IoT Alert"
+
+
+@given(record=alert_records())
+def test_cyberx_round_trip(record: dict[str, Any]) -> None:
+    alert = siemfmt.load_alert(record)
+    line = siemfmt.format_alert(alert, "leef", dialect="cyberx-qradar", clock=fixed_clock())
+    check_one_line(line, allow="\t")
+    msg = siemfmt.parse(line)
+    assert msg.header == (
+        "1.0",
+        "CyberX",
+        "CyberX platform",
+        ctl_to_space(alert.sensor_version),
+        "CyberX platform Alert",
+    )
+    fields = dict(msg.fields)
+    assert fields["title"] == ctl_to_space(alert.title)
+    assert fields["msg"] == ctl_to_space(alert.message)
+    assert fields["senderName"] == ctl_to_space(alert.sensor_name)
+    assert fields["sev"] == str(alert.severity.rank)
+    assert fields["engine"] == alert.type.value
+    assert list(fields)[:4] == ["devTime", "devTimeFormat", "sev", "cat"]
+    assert len(fields) == len(msg.fields)
