@@ -244,3 +244,57 @@ def test_alert_is_immutable() -> None:
     a = alert()
     with pytest.raises(Exception, match="frozen"):
         a.title = "x"
+
+
+# --- the fast path agrees with full validation ----------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+
+from siemfmt.model import _fast_alert  # noqa: E402
+from tests.strategies import alert_records  # noqa: E402
+
+
+def full(record: dict[str, Any]) -> Alert | None:
+    try:
+        return Alert.model_validate(record)
+    except Exception:
+        return None
+
+
+def same(a: Alert, b: Alert) -> bool:
+    return (
+        a == b
+        and a.model_fields_set == b.model_fields_set
+        and all(type(getattr(a, f)) is type(getattr(b, f)) for f in Alert.model_fields)
+        and (a.source is None or a.source.model_fields_set == b.source.model_fields_set)  # type: ignore[union-attr]
+        and a.model_dump() == b.model_dump()
+    )
+
+
+@given(record=alert_records())
+def test_fast_path_equals_full_validation(record: dict[str, Any]) -> None:
+    fast = _fast_alert(record)
+    if fast is not None:
+        slow = full(record)
+        assert slow is not None
+        assert same(fast, slow)
+
+
+@pytest.mark.parametrize("path", ALERT_FILES + INVALID_FILES, ids=lambda p: p.stem)
+def test_fast_path_on_fixtures(path: Path) -> None:
+    record = load_json(path)
+    fast = _fast_alert(record)
+    slow = full(record)
+    if fast is not None:
+        assert slow is not None
+        assert same(fast, slow)
+
+
+def test_fast_path_is_taken_for_plain_records_only() -> None:
+    from tests.test_contract import REFERENCE
+
+    assert _fast_alert(dict(REFERENCE)) is not None
+    assert _fast_alert({**REFERENCE, "engine": "Malware"}) is None  # alias: full path
+    assert _fast_alert({**REFERENCE, "source": {"ip": "2001:DB8::1"}}) is None  # not canonical
+    assert _fast_alert({**REFERENCE, "severity": "major"}) is None  # needs coercion
+    assert _fast_alert({**REFERENCE, "time": True}) is None

@@ -8,7 +8,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = [
@@ -112,6 +112,7 @@ def catalog_entry(title: str) -> CatalogEntry | None:
     return catalog().get(_key(title))
 
 
+@lru_cache(maxsize=4096)  # a pure function of a few hundred titles and groups in practice
 def resolve_group(alert_group: str | None, title: str, *, use_catalog: bool = True) -> str:
     """Contract §2: explicit group (canonicalised) > catalog group by title > ``NA``."""
     if alert_group is not None and alert_group.strip():

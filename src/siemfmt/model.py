@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -283,7 +283,8 @@ class Alert(BaseModel):
     @field_validator("time", mode="before")
     @classmethod
     def _time(cls, value: object) -> datetime:
-        return parse_time(value)
+        # Stored as the same instant in UTC: every output renders from UTC or the configured zone.
+        return parse_time(value).astimezone(timezone.utc)
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -329,6 +330,9 @@ def load_alert(record: Alert | Mapping[str, Any], *, defaults: Mapping[str, Any]
     data: Mapping[str, Any] = record
     if defaults:
         data = {**defaults, **record}
+    fast = _fast_alert(data)
+    if fast is not None:
+        return fast
     try:
         return Alert.model_validate(data)
     except ValidationError as exc:
@@ -350,3 +354,115 @@ def _field_errors(exc: ValidationError, data: Mapping[str, Any]) -> list[FieldEr
         value = err.get("input")
         errors.append(FieldError(loc, value, rule))
     return errors
+
+
+# --- fast path ---------------------------------------------------------------------------------------
+# Records in our own snake_case shape with plain values are by far the common case. They are checked
+# here by the same rules, without pydantic's per-field machinery; anything else (aliases, extra fields,
+# odd types, an address that is not already canonical, any error) goes through ``Alert.model_validate``
+# so that errors are reported exactly once, in one way. tests/test_model.py proves both paths agree.
+
+_ALERT_KEYS = frozenset(Alert.model_fields)
+_DEVICE_KEYS = frozenset(Device.model_fields)
+_REQUIRED = ("sensor_name", "time", "title", "message", "severity", "type")
+_OPTIONAL_TEXT = ("protocol", "uuid", "alert_group")
+_IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}")
+_MAC_COLON = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_SEVERITY_EXACT = {s.value: s for s in Severity}
+_TYPE_EXACT = {t.value: t for t in AlertType}
+
+
+def _new(cls: type[BaseModel], values: dict[str, Any], given: Iterable[str]) -> Any:
+    """A model instance from values that are already valid and canonical (what model_construct does,
+    without its per-call overhead); ``given`` are the fields the input named."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(given))
+    object.__setattr__(obj, "__pydantic_extra__", {} if cls is Alert else None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _fast_text(value: Any) -> tuple[bool, str | None]:
+    """(ok, value) for an optional text field: absent/None/blank -> None."""
+    if value is None:
+        return True, None
+    if type(value) is not str:
+        return False, None
+    return True, (value if value.strip() else None)
+
+
+def _fast_device(value: Any) -> tuple[bool, Device | None]:
+    if value is None:
+        return True, None
+    if type(value) is not dict or not value.keys() <= _DEVICE_KEYS:
+        return False, None
+    values: dict[str, Any] = {}
+    for key in ("name", "ip", "mac", "vendor", "os", "protocol", "address"):
+        ok, text = _fast_text(value.get(key))
+        if not ok:
+            return False, None
+        if text is not None and key == "ip" and not _CANONICAL_IPV4.fullmatch(text):
+            return False, None  # IPv6, or not canonical: let the full path canonicalise or refuse it
+        if text is not None and key == "mac":
+            if not _MAC_COLON.fullmatch(text):
+                return False, None
+            text = text.lower()
+        values[key] = text
+    if not any(values.values()):
+        return True, None
+    return True, _new(Device, values, value)
+
+
+def _fast_alert(data: Mapping[str, Any]) -> Alert | None:
+    """The Alert for a plain, valid, snake_case record; None means "use the full validation"."""
+    if type(data) is not dict or not data.keys() <= _ALERT_KEYS:
+        return None
+    sensor_name, title, message = data.get("sensor_name"), data.get("title"), data.get("message")
+    if type(sensor_name) is not str or not sensor_name or type(title) is not str or not title:
+        return None
+    if type(message) is not str:
+        return None
+    severity = _SEVERITY_EXACT.get(data.get("severity"))  # type: ignore[arg-type]
+    kind = _TYPE_EXACT.get(data.get("type"))  # type: ignore[arg-type]
+    if severity is None or kind is None:
+        return None
+    raw_time = data.get("time")
+    if type(raw_time) is not str and type(raw_time) is not int:
+        return None
+    try:
+        when = parse_time(raw_time).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    version = data.get("sensor_version", "")
+    if version is None:
+        version = ""
+    if type(version) is not str:
+        return None
+    ok_ip, sensor_ip = _fast_text(data.get("sensor_ip"))
+    if not ok_ip or (sensor_ip is not None and not _CANONICAL_IPV4.fullmatch(sensor_ip)):
+        return None
+    values: dict[str, Any] = {
+        "sensor_name": sensor_name,
+        "sensor_ip": sensor_ip,
+        "sensor_version": version,
+        "time": when,
+        "title": title,
+        "message": message,
+        "severity": severity,
+        "type": kind,
+    }
+    for key in _OPTIONAL_TEXT:
+        ok, text = _fast_text(data.get(key))
+        if not ok:
+            return None
+        values[key] = text
+    for key in ("source", "destination"):
+        ok, device = _fast_device(data.get(key))
+        if not ok:
+            return None
+        values[key] = device
+    order = {k: values[k] for k in Alert.model_fields}
+    alert: Alert = _new(Alert, order, data)
+    return alert

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from siemfmt.errors import ParseError
 from siemfmt.groups import resolve_group
 from siemfmt.model import Alert
-from siemfmt.syslog import Clock, HeaderKind, system_clock
+from siemfmt.syslog import D2, Clock, HeaderKind, system_clock
 
 __all__ = [
     "CONTROL",
@@ -29,6 +29,7 @@ Profile = Literal["defender", "arcsight", "qradar", "rfc5424-sd"]
 Dialect = Literal["current", "azure-2021", "cyberx-qradar"]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
 
 # Contract §5: a control character is U+0000..U+001F or U+007F.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -68,13 +69,13 @@ def resolve_tz(tz: str | tzinfo) -> tzinfo:
 def render_time(ts: datetime, tz: tzinfo, style: TimeFormat) -> str:
     """Contract §4: ``MMM dd yyyy HH:mm:ss`` (English month, zero-padded day, seconds truncated)."""
     if style == "epoch-ms":
-        return str((ts - _EPOCH) // timedelta(milliseconds=1))
-    local = ts.astimezone(tz)
+        return str((ts - _EPOCH) // _MS)
+    local = ts if ts.tzinfo is tz else ts.astimezone(tz)
     if style == "iso":
         return local.isoformat(timespec="milliseconds")
     return (
-        f"{MONTHS[local.month - 1]} {local.day:02d} {local.year:04d} "
-        f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+        f"{MONTHS[local.month - 1]} {D2[local.day]} {local.year:04d} "
+        f"{D2[local.hour]}:{D2[local.minute]}:{D2[local.second]}"
     )
 
 

@@ -6,7 +6,7 @@ import re
 
 from siemfmt.errors import ParseError
 from siemfmt.formats.base import CONTROL, Body, FormatOptions, alert_group, read_pipe_fields, render_time
-from siemfmt.model import Alert, Severity
+from siemfmt.model import Alert, AlertType, Severity
 
 __all__ = ["SEVERITY_LEVEL", "escape_extension", "escape_header", "format", "parse"]
 
@@ -20,54 +20,60 @@ _EVENT_CLASS_ID = {"azure-2021": "Azure Defender for IoT Alert"}
 SEVERITY_LEVEL = {Severity.WARNING: "1", Severity.MINOR: "4", Severity.MAJOR: "8", Severity.CRITICAL: "10"}
 
 
+_HEADER_SPECIAL = re.compile(r"[\\|\x00-\x1f\x7f]")
+_EXT_SPECIAL = re.compile(r"[\\=\x00-\x1f\x7f]")
+_EXT_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # all but LF and CR, which are escaped
+
+
 def escape_header(value: str) -> str:
     """CEF header field: ``\\`` then ``|`` escaped; CRLF and each control character -> one space (CEF 1.2)."""
+    if _HEADER_SPECIAL.search(value) is None:
+        return value
     value = value.replace("\\", "\\\\").replace("|", "\\|")
     if CONTROL.search(value) is not None:
         value = CONTROL.sub(" ", value.replace("\r\n", " "))
     return value
 
 
-_EXT_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # all but LF and CR, which are escaped
-
-
 def escape_extension(value: str) -> str:
     """CEF extension value: ``\\`` ``=`` LF CR escaped; TAB and other controls -> space; ``|`` as is."""
+    if _EXT_SPECIAL.search(value) is None:
+        return value
     value = value.replace("\\", "\\\\").replace("=", "\\=").replace("\n", "\\n").replace("\r", "\\r")
     if _EXT_CONTROL.search(value) is not None:
         value = _EXT_CONTROL.sub(" ", value)
     return value
 
 
+_SEVERITY = {s: s.value for s in Severity}
+_TYPE = {t: t.value for t in AlertType}
+
+
 def format(alert: Alert, opts: FormatOptions) -> str:
     """The CEF body for ``alert``."""
-    ext = [f"msg={escape_extension(alert.message)}"]
-    if alert.protocol:
-        ext.append(f"protocol={escape_extension(alert.protocol)}")
-    ext.append(f"severity={alert.severity.value}")
-    ext.append(f"type={alert.type.value}")
-    if alert.uuid:
-        ext.append(f"UUID={escape_extension(alert.uuid)}")
-    ext.append(f"start={render_time(alert.time, opts.tz, opts.time_format)}")
-    src, dst = alert.source, alert.destination
+    protocol, uuid, src, dst = alert.protocol, alert.uuid, alert.source, alert.destination
+    devices = ""
     if src is not None:
         if src.ip:
-            ext.append(f"src_ip={src.ip}")
+            devices += f" src_ip={src.ip}"
         if src.mac:
-            ext.append(f"src_mac={src.mac}")
+            devices += f" src_mac={src.mac}"
     if dst is not None:
         if dst.ip:
-            ext.append(f"dst_ip={dst.ip}")
+            devices += f" dst_ip={dst.ip}"
         if dst.mac:
-            ext.append(f"dst_mac={dst.mac}")
-    group = alert_group(alert, opts)
-    ext.append(f"cat={escape_extension(group)}")
+            devices += f" dst_mac={dst.mac}"
     vendor = _VENDOR.get(opts.dialect, VENDOR)
     class_id = _EVENT_CLASS_ID.get(opts.dialect, EVENT_CLASS_ID)
     return (
         f"CEF:0|{vendor}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
         f"{class_id}|{escape_header(alert.title)}|{SEVERITY_LEVEL[alert.severity]}|"
-        f"{' ' if opts.cef_header_space else ''}{' '.join(ext)}"
+        f"{' ' if opts.cef_header_space else ''}msg={escape_extension(alert.message)}"
+        f"{f' protocol={escape_extension(protocol)}' if protocol else ''}"
+        f" severity={_SEVERITY[alert.severity]} type={_TYPE[alert.type]}"
+        f"{f' UUID={escape_extension(uuid)}' if uuid else ''}"
+        f" start={render_time(alert.time, opts.tz, opts.time_format)}{devices}"
+        f" cat={escape_extension(alert_group(alert, opts))}"
     )
 
 
