@@ -185,3 +185,9 @@ def test_clock_is_not_read_without_a_header() -> None:
         raise AssertionError("clock read")
 
     siemfmt.format_alert(REFERENCE, "text", header="none", clock=clock)
+
+
+@pytest.mark.parametrize("delimiter", [".", ":", "-", "+", " ", "=", "a", "7"])
+def test_leef_delimiters_that_occur_in_addresses_and_times_are_refused(delimiter: str) -> None:
+    with pytest.raises(ValueError, match="leef_delimiter"):
+        siemfmt.format_alert(REFERENCE, "leef", leef_version="2.0", leef_delimiter=delimiter, clock=fixed_clock())

@@ -120,8 +120,36 @@ def test_type_any_case_and_api_style(given: str, expected: AlertType) -> None:
 def test_engine_is_an_alias_of_type_and_both_is_an_error() -> None:
     record = {k: v for k, v in BASE.items() if k != "type"}
     assert load_alert({**record, "engine": "MALWARE"}).type is AlertType.MALWARE
-    with pytest.raises(AlertValidationError, match="both 'engine' and 'type'"):
+    with pytest.raises(AlertValidationError, match="type: 'MALWARE' is given twice, as 'engine' and as 'type'") as err:
         load_alert({**BASE, "engine": "MALWARE"})
+    assert [e.field for e in err.value.errors] == ["type"]
+
+
+def test_defaults_fill_fields_whatever_the_record_calls_them() -> None:
+    api_record = {"sensorName": "From record", **{k: v for k, v in BASE.items() if k != "sensor_name"}}
+    assert load_alert(api_record, defaults={"sensor_name": "Default"}).sensor_name == "From record"
+    assert load_alert(BASE, defaults={"sensorName": "Default"}).sensor_name == "S"
+    record = {k: v for k, v in BASE.items() if k != "sensor_name"}
+    assert load_alert(record, defaults={"sensorName": "Default"}).sensor_name == "Default"
+
+
+@pytest.mark.parametrize(
+    ("address", "rule"),
+    [("not-an-address", "is neither an IP nor a MAC address"), (42, "must be an IP or MAC address as text")],
+)
+def test_bad_device_address_is_refused_even_when_the_device_has_one(address: object, rule: str) -> None:
+    with pytest.raises(AlertValidationError, match=rule) as err:
+        alert(source={"ip": "10.0.0.1"}, sourceDeviceAddress=address)
+    assert err.value.errors[0].field == "sourceDeviceAddress"
+    assert err.value.errors[0].value == address
+
+
+def test_blank_required_text_is_refused_and_blank_version_is_empty() -> None:
+    with pytest.raises(AlertValidationError, match="title: '   ' must not be empty or blank"):
+        alert(title="   ")
+    with pytest.raises(AlertValidationError, match="sensor_name"):
+        alert(sensor_name="\t")
+    assert alert(sensor_version="  ").sensor_version == ""
 
 
 def test_defender_api_names() -> None:
@@ -229,7 +257,7 @@ def test_blank_optional_fields_are_absent_and_empty_devices_vanish() -> None:
 
 def test_required_text_must_not_be_empty_but_message_may_be() -> None:
     assert alert(message="").message == ""
-    with pytest.raises(AlertValidationError, match="title"):
+    with pytest.raises(AlertValidationError, match="title: '' must not be empty"):
         alert(title="")
     with pytest.raises(AlertValidationError, match="sensor_name"):
         alert(sensor_name="")

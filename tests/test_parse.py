@@ -98,3 +98,21 @@ def test_error_position_counts_from_the_start_of_the_line() -> None:
 def test_bad_forced_format() -> None:
     with pytest.raises(ValueError, match="fmt"):
         siemfmt.parse("x", fmt="xml")  # type: ignore[arg-type]
+
+
+def test_object_value_holding_cef_text_stays_object() -> None:
+    line = siemfmt.format_alert({**REFERENCE, "message": "relay saw CEF:0|x|y"}, "object", clock=fixed_clock())
+    m = siemfmt.parse(line)
+    assert (m.format, m.get("Alert_message")) == ("object", "relay saw CEF:0|x|y")
+
+
+def test_text_mentioning_cef_is_raw_not_an_error() -> None:
+    m = siemfmt.parse("<13>Oct 11 22:14:15 host relay saw CEF:0|x")
+    assert (m.format, m.body) == ("raw", "relay saw CEF:0|x")
+
+
+def test_cef_after_a_tag_still_parses_and_a_bad_one_at_the_start_still_fails() -> None:
+    m = siemfmt.parse("<13>Oct 11 22:14:15 host app: CEF:0|V|P|1|E|N|5|a=b")
+    assert (m.format, m.prefix, m.get("a")) == ("cef", "app: ", "b")
+    with pytest.raises(siemfmt.ParseError):
+        siemfmt.parse("<13>Oct 11 22:14:15 host CEF:0|V|P|1")

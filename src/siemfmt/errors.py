@@ -1,7 +1,9 @@
 """The library's error types.
 
-Every error siemfmt raises for bad input derives from :class:`SiemfmtError` and from the built-in
-exception a caller would naturally catch (``ValueError``), so ``except ValueError`` keeps working.
+A bad alert record raises :class:`AlertValidationError` and a line that cannot be parsed raises
+:class:`ParseError`; both derive from :class:`SiemfmtError` and from ``ValueError``. A bad option
+(an unknown format, time zone or header, say) raises a plain ``ValueError`` naming the option, the value
+and the rule; transport errors derive from ``siemfmt.transport.TransportError``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from siemfmt.errors import MISSING, AlertValidationError, FieldError
 
-__all__ = ["Alert", "AlertType", "Device", "Severity", "load_alert", "parse_time"]
+__all__ = ["Alert", "AlertType", "Device", "Severity", "load_alert", "normalize_record", "parse_time"]
 
 
 class Severity(str, Enum):
@@ -240,29 +240,16 @@ class Alert(BaseModel):
     def _rename(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        out: dict[str, Any] = {}
-        addresses: dict[str, Any] = {}
-        for key, value in data.items():
-            if not isinstance(key, str):
-                out[key] = value
-            elif key in _DEVICE_ADDRESS:
-                addresses[_DEVICE_ADDRESS[key]] = value
-            elif key in _ALIASES:
-                target = _ALIASES[key]
-                if target in data:
-                    raise ValueError(f"both {key!r} and {target!r} are given; use one")
-                out[target] = value
-            else:
-                out[key if key in cls.model_fields else _snake(key)] = value
-        for side, address in addresses.items():
-            out[side] = _merge_address(side, out.get(side), address)
+        out, errors = normalize_record(data)
+        if errors:
+            raise ValueError(str(errors[0]))
         return out
 
     @field_validator("sensor_name", "title")
     @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value:
-            raise ValueError("must not be empty")
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty or blank")
         return value
 
     @field_validator("sensor_ip", "protocol", "uuid", "alert_group", mode="before")
@@ -273,7 +260,7 @@ class Alert(BaseModel):
     @field_validator("sensor_version", mode="before")
     @classmethod
     def _version(cls, value: object) -> object:
-        return "" if value is None else value
+        return "" if value is None or (isinstance(value, str) and not value.strip()) else value
 
     @field_validator("sensor_ip")
     @classmethod
@@ -307,18 +294,44 @@ class Alert(BaseModel):
         return load_alert(record, defaults=defaults)
 
 
-def _merge_address(side: str, device: Any, address: Any) -> Any:
-    """``sourceDeviceAddress``: an IP goes to ``ip``, a MAC to ``mac`` (contract §1)."""
-    if address is None or (isinstance(address, str) and not address.strip()):
-        return device
-    merged: dict[str, Any] = dict(device) if isinstance(device, Mapping) else {}
-    if device is not None and not isinstance(device, Mapping):
-        return device  # let the model report the bad device
-    if isinstance(address, str) and _is_ip(address):
-        merged.setdefault("ip", address)
-    else:
-        merged.setdefault("mac", address)
-    return merged
+def normalize_record(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Our names for the Defender API's (contract §1): aliases renamed, other camelCase keys snake_cased,
+    ``sourceDeviceAddress`` / ``destinationDeviceAddress`` put in the device (an IP to ``ip``, a MAC to
+    ``mac``, never over a value the device already has). Returns the record and what was wrong."""
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    addresses: list[tuple[str, str, Any]] = []
+    for key, value in data.items():
+        if not isinstance(key, str):
+            out[key] = value
+        elif key in _DEVICE_ADDRESS:
+            addresses.append((key, _DEVICE_ADDRESS[key], value))
+        elif key in _ALIASES:
+            target = _ALIASES[key]
+            if target in data:
+                errors.append(FieldError(target, value, f"is given twice, as {key!r} and as {target!r}; use one"))
+            out[target] = value
+        else:
+            out[key if key in Alert.model_fields else _snake(key)] = value
+    for key, side, address in addresses:
+        if address is None or (isinstance(address, str) and not address.strip()):
+            continue
+        if not isinstance(address, str):
+            errors.append(FieldError(key, address, "must be an IP or MAC address as text"))
+            continue
+        slot = "ip" if _is_ip(address) else "mac"
+        if slot == "mac":
+            try:
+                canonical_mac(address)
+            except ValueError:
+                errors.append(FieldError(key, address, "is neither an IP nor a MAC address"))
+                continue
+        device = out.get(side)
+        if device is None:
+            out[side] = {slot: address}
+        elif isinstance(device, Mapping):
+            out[side] = {slot: address, **device}  # the device's own value wins
+    return out, errors
 
 
 def load_alert(record: Alert | Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> Alert:
@@ -328,8 +341,14 @@ def load_alert(record: Alert | Mapping[str, Any], *, defaults: Mapping[str, Any]
     if not isinstance(record, Mapping):
         raise AlertValidationError([FieldError("<record>", record, "must be a JSON object / mapping")])
     data: Mapping[str, Any] = record
-    if defaults:
-        data = {**defaults, **record}
+    if defaults or not (type(record) is dict and record.keys() <= _ALERT_KEYS):
+        data, errors = normalize_record(record)
+        if defaults:
+            given, default_errors = normalize_record(defaults)
+            errors += default_errors
+            data = {**given, **data}  # defaults fill only what the record lacks, whatever its names
+        if errors:
+            raise AlertValidationError(errors)
     fast = _fast_alert(data)
     if fast is not None:
         return fast
@@ -420,7 +439,7 @@ def _fast_alert(data: Mapping[str, Any]) -> Alert | None:
     if type(data) is not dict or not data.keys() <= _ALERT_KEYS:
         return None
     sensor_name, title, message = data.get("sensor_name"), data.get("title"), data.get("message")
-    if type(sensor_name) is not str or not sensor_name or type(title) is not str or not title:
+    if type(sensor_name) is not str or not sensor_name.strip() or type(title) is not str or not title.strip():
         return None
     if type(message) is not str:
         return None
@@ -440,6 +459,8 @@ def _fast_alert(data: Mapping[str, Any]) -> Alert | None:
         version = ""
     if type(version) is not str:
         return None
+    if not version.strip():
+        version = ""
     ok_ip, sensor_ip = _fast_text(data.get("sensor_ip"))
     if not ok_ip or (sensor_ip is not None and not _CANONICAL_IPV4.fullmatch(sensor_ip)):
         return None

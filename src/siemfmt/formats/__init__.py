@@ -291,9 +291,11 @@ _OBJECT_START = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*=")
 def parse(line: str, fmt: FormatName | None = None) -> Message:
     """Read one line: optional PRI, RFC 5424 or RFC 3164 header, then the body.
 
-    The body is CEF or LEEF when it starts with (or, after a tag, contains) ``CEF:n|`` / ``LEEF:n.0|``;
-    text when it starts with the text format's first label; object when it is ``key=value`` pairs;
-    else ``raw``. ``fmt`` forces a format. Raises ParseError saying what is wrong and where.
+    The body is CEF or LEEF when it starts with ``CEF:n|`` / ``LEEF:n.0|``; text when it starts with the
+    text format's first label; object when it is all ``key=value`` pairs; CEF or LEEF again when such a
+    message follows other text (a TAG) and parses; ``sd`` when an RFC 5424 line carries structured data
+    and its MSG is none of these; else ``raw``. ``fmt`` forces a format (``text``, ``object``, ``cef``,
+    ``leef``, ``sd``). Raises ParseError saying what is wrong and where.
     """
     line = line.rstrip("\r\n")
     syslog, start = parse_header(line)
@@ -303,6 +305,13 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
         if kind not in _PARSERS and kind not in ("raw", "sd"):
             raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(_PARSERS)}, sd")
         body_text = rest[prefix_len:]
+        if fmt is None and prefix_len and kind in ("cef", "leef"):
+            # Found after other text (an RFC 3164 TAG, say): a line that does not parse as CEF/LEEF from
+            # there is some other text that happens to mention it.
+            try:
+                _PARSERS[kind](body_text)
+            except ParseError:
+                kind, prefix_len, body_text = "raw", 0, rest
         if kind == "raw" and syslog.structured_data not in (None, "-"):
             kind = "sd"
         if kind == "sd":
@@ -310,28 +319,29 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
             return Message(syslog, "sd", (), params, rest)
         if kind == "raw":
             return Message(syslog, "raw", (), (), rest)
-        if kind == "object" and fmt is None:
-            try:
-                body = object.parse(body_text)
-            except ParseError:
-                return Message(syslog, "raw", (), (), rest)
-        else:
-            body = _PARSERS[kind](body_text)
+        body = _PARSERS[kind](body_text)
     except ParseError as exc:
         raise ParseError(exc.reason, exc.position + start + (prefix_len if fmt is None else 0), line) from None
     return Message(syslog, body.format, body.header, body.fields, body_text, rest[:prefix_len])
 
 
 def _detect(rest: str) -> tuple[str, int]:
+    """(format, where its body starts). An object line is recognised before a CEF/LEEF search, so a value
+    holding ``CEF:0|`` cannot turn it into something else."""
     if rest.startswith("CEF:"):
         return "cef", 0
     if rest.startswith("LEEF:"):
         return "leef", 0
     if rest.startswith(_TEXT_START):
         return "text", 0
+    if _OBJECT_START.match(rest):
+        try:
+            object.parse(rest)
+        except ParseError:
+            pass
+        else:
+            return "object", 0
     m = _EVENT_START.search(rest)
     if m is not None:
         return ("cef" if rest[m.start()] == "C" else "leef"), m.start()
-    if _OBJECT_START.match(rest):
-        return "object", 0
     return "raw", 0

@@ -46,12 +46,17 @@ def delimiter_field(delimiter: str, as_hex: bool = False) -> str:
     return delimiter
 
 
+_NOT_DELIMITERS = "= .:-+"
+
+
 def check_delimiter(delimiter: str) -> None:
-    # LEEF 2.0 guide: one character, or 1-4 hex digits (so up to U+FFFF). Values are made free of the
-    # delimiter by turning it into a space, so a space, a letter, a digit or '=' cannot be one.
-    if len(delimiter) != 1 or delimiter in "= " or delimiter.isalnum() or ord(delimiter) > 0xFFFF:
+    # LEEF 2.0 guide: one character, or 1-4 hex digits (so up to U+FFFF). Text values are made free of
+    # the delimiter by turning it into a space; IPs, MACs and times are not, so no character they use
+    # (letters, digits, '.', ':', '-', '+', space) may be the delimiter, and neither may '='.
+    if len(delimiter) != 1 or delimiter in _NOT_DELIMITERS or delimiter.isalnum() or ord(delimiter) > 0xFFFF:
         raise ValueError(
-            f"leef_delimiter: {delimiter!r} must be one character up to U+FFFF, not a space, letter, digit or '='"
+            f"leef_delimiter: {delimiter!r} must be one character up to U+FFFF, not a letter, a digit or one of"
+            f" {' '.join(repr(c) for c in _NOT_DELIMITERS)}"
         )
 
 
