@@ -1,14 +1,19 @@
-"""The command as a subprocess: the bundled samples, format, rejects and exit codes."""
+"""The command as a subprocess: the bundled samples, format, profiles and options, rejects and exit codes."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import siemfmt
-from tests.conftest import ALERT_FILES, INVALID_FILES, load_json
+from siemfmt import cli
+from tests.conftest import ALERT_FILES, INVALID_FILES, fixed_clock, load_json
 from tests.test_contract import EXPECTED, REFERENCE
 
 
@@ -62,3 +67,104 @@ def test_missing_file_is_fatal() -> None:
     result = run("format", "/nonexistent/alerts.jsonl")
     assert result.returncode == 1
     assert "/nonexistent/alerts.jsonl" in result.stderr
+
+
+# --- profiles, dialects, compatibility switches -----------------------------------------------------
+
+NOW = "2026-03-10T08:15:31Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "fmt", "group"),
+    [
+        (["--profile", "arcsight"], {"profile": "arcsight"}, "cef", "Programming"),
+        (["--profile", "qradar"], {"profile": "qradar"}, "leef", "Programming"),
+        (
+            ["--profile", "rfc5424-sd", "--enterprise-number", "99999"],
+            {"profile": "rfc5424-sd", "enterprise_number": 99999},
+            "sd",
+            "Programming",
+        ),
+        (["--format", "leef", "--dialect", "azure-2021"], {"dialect": "azure-2021"}, "leef", "Programming"),
+        (["--dialect", "cyberx-qradar"], {"dialect": "cyberx-qradar"}, "leef", "XSense Alerts"),  # its only format
+        (
+            ["--profile", "qradar", "--leef-delimiter", "x7C", "--leef-delimiter-hex", "--header", "none"],
+            {"profile": "qradar", "leef_delimiter": "|", "leef_delimiter_hex": True, "header": "none"},
+            "leef",
+            "Programming",
+        ),
+        (
+            ["--format", "object", "--time-format", "iso", "--no-infer-group", "--tz", "Europe/Berlin"],
+            {"time_format": "iso", "infer_group": False, "tz": "Europe/Berlin"},
+            "object",
+            "NA",
+        ),
+    ],
+)
+def test_format_profiles_and_dialects_parse_back(
+    args: list[str], options: dict[str, Any], fmt: siemfmt.FormatName, group: str
+) -> None:
+    result = run("format", *args, "--now", NOW, stdin=json.dumps(REFERENCE))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == siemfmt.format_alert(REFERENCE, fmt, clock=fixed_clock(), **options) + "\n"
+    message = siemfmt.parse(result.stdout)
+    assert message.format == fmt
+    assert message.alert_group == group
+
+
+def test_compatibility_switches() -> None:
+    march5 = "2026-03-05T08:15:31Z"
+    result = run("format", "--cef-header-space", "--no-pad-day", "--now", march5, stdin=json.dumps(REFERENCE))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<9>Mar 5 08:15:31 Plant_A_Sensor CEF:0|")
+    assert "|8| msg=" in result.stdout
+    assert (siemfmt.parse(result.stdout).get("msg") or "").startswith("Source device")
+    result = run("format", "--dialect", "cyberx-qradar", "--pad-day", "--now", march5, stdin=json.dumps(REFERENCE))
+    assert result.stdout.startswith("<9>Mar  5 08:15:31 ")  # --pad-day overrides the dialect's default
+
+
+def test_format_all_writes_every_format_of_the_profile() -> None:
+    result = run("format", "--format", "all", "--header", "none", stdin=json.dumps(REFERENCE))
+    assert [siemfmt.parse(line).format for line in result.stdout.splitlines()] == ["text", "object", "cef", "leef"]
+    result = run("format", "--format", "all", "--profile", "arcsight", stdin=json.dumps(REFERENCE))
+    assert [siemfmt.parse(line).format for line in result.stdout.splitlines()] == ["cef"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "arcsight", "--format", "leef"], "fmt: 'leef' must be one of cef for profile 'arcsight'"),
+        (["--profile", "rfc5424-sd", "--header", "rfc3164"], "header: 'rfc3164' must be one of rfc5424 for profile"),
+        (["--profile", "qradar", "--dialect", "azure-2021"], "dialect: 'azure-2021' applies to the defender profile"),
+        (["--format", "leef", "--leef-delimiter", "|"], "leef_delimiter: LEEF 1.0 always separates attributes"),
+        (["--profile", "rfc5424-sd", "--enterprise-number", "0"], "enterprise_number: 0 must be a positive integer"),
+    ],
+)
+def test_option_errors_are_reported_without_a_traceback(
+    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # in-process (cheap); the subprocess path is covered by test_send_with_a_profile_and_a_bad_combination
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(REFERENCE)))
+    assert cli.main(["format", *args]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"siemfmt: error: {message}") and err.count("\n") == 1
+
+
+def test_parse_an_rfc5424_sd_line() -> None:
+    line = siemfmt.format_alert(REFERENCE, profile="rfc5424-sd", clock=fixed_clock())
+    result = run("parse", "--strict", stdin=line + "\n")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["format"] == "sd" and out["alert_group"] == "Programming" and out["header"] == []
+    assert ["title", "Unauthorized PLC Program Upload"] in out["fields"]
+    assert out["body"] == "Source device 10.1.2.3 uploaded a program to PLC 10.1.2.50."  # the MSG
+    assert [element["id"] for element in out["sd"]] == ["alert@32473"]
+    assert out["sd"][0]["params"] == out["fields"]
+    assert out["syslog"]["kind"] == "rfc5424" and out["syslog"]["hostname"] == "Plant_A_Sensor"
+
+
+def test_usage_errors_are_fatal_exit_1() -> None:
+    result = run("format", "--profile", "nope")
+    assert result.returncode == 1
+    assert "invalid choice: 'nope'" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -277,6 +278,72 @@ def test_forward_test_reports_each_action(udp: SyslogReceiver, tcp: SyslogReceiv
     assert lines[0].endswith("(cef): ok")
     assert lines[1].startswith(f'rule "major-s7-policy" action 2 tcp://127.0.0.1:{down} (leef): FAILED')
     assert lines[2].startswith('rule "critical" action 1') and "FAILED" in lines[2]
+
+
+PROFILES_CONFIG = """
+[[rules]]
+name = "siems"
+  [[rules.actions]]
+  url = "udp://127.0.0.1:{udp}"
+  profile = "arcsight"
+  cef_header_space = true
+  [[rules.actions]]
+  url = "tcp://127.0.0.1:{tcp}"
+  profile = "qradar"
+  framing = "octet-counting"
+"""
+
+
+def test_forward_arcsight_and_qradar_actions(udp: SyslogReceiver, tcp: SyslogReceiver, tmp_path: Path) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text(PROFILES_CONFIG.format(udp=udp.port, tcp=tcp.port), encoding="utf-8")
+    records = fixture_records(3)
+    result = run("forward", "--config", str(config), stdin=jsonl(records))
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stderr).startswith("siemfmt: read 3, sent 6, rejected 0, dropped 0")
+    arcsight = [r.message for r in udp.wait_for(3)]
+    qradar = [r.message for r in tcp.wait_for(3)]
+    assert all(
+        m is not None and m.format == "cef" and m.header[1:3] == ("Microsoft", "Defender for IoT") for m in arcsight
+    )
+    assert {m.syslog.kind for m in arcsight if m} == {"rfc3164"}
+    assert all(re.search(r"\|(1|4|8|10)\| rt=", r.line) for r in udp.received)  # cef_header_space
+    assert all(m is not None and m.format == "leef" and m.header[0] == "2.0" for m in qradar)
+    assert {m.syslog.kind for m in qradar if m} == {"rfc5424"}  # the qradar profile's header
+    assert sorted(m.get("externalId") or "" for m in qradar if m) == sorted(
+        m.get("externalId") or "" for m in arcsight if m
+    )
+
+    result = run("forward", "--config", str(config), "--test", "--timeout", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f'rule "siems" action 1 udp://127.0.0.1:{udp.port} (arcsight cef): ok',
+        f'rule "siems" action 2 tcp://127.0.0.1:{tcp.port} (qradar leef): ok',
+    ]
+
+
+def test_forward_bad_profile_format_combination_is_fatal(tmp_path: Path) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        '[[rules]]\nname = "x"\n[[rules.actions]]\nurl = "udp://127.0.0.1:9"\nprofile = "qradar"\nformat = "cef"\n',
+        encoding="utf-8",
+    )
+    result = run("forward", "--config", str(config), stdin=jsonl(fixture_records(1)))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "siemfmt: error: rules.toml: rule \"x\" action 1: format: 'cef' must be one of leef for profile 'qradar'\n"
+    )
+
+
+def test_send_with_a_profile_and_a_bad_combination(udp: SyslogReceiver) -> None:
+    result = run("send", "--to", udp.url, "--profile", "rfc5424-sd", stdin=jsonl(fixture_records(2)))
+    assert result.returncode == 0, result.stderr
+    assert [m.format for m in (r.message for r in udp.wait_for(2)) if m] == ["sd", "sd"]
+    result = run("send", "--to", udp.url, "--profile", "arcsight", "--format", "text", stdin=jsonl(fixture_records(1)))
+    assert result.returncode == 1
+    assert result.stderr == "siemfmt: error: fmt: 'text' must be one of cef for profile 'arcsight'\n"
+    time.sleep(0.1)
+    assert len(udp.received) == 2  # nothing sent
 
 
 # --- parse -----------------------------------------------------------------------------------------

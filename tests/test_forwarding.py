@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from siemfmt import Alert, AlertType, Severity, load_alert
-from siemfmt.forwarding import ConfigError, ForwardingConfig, load_config, loads_config
+from siemfmt import Alert, AlertType, Severity, format_alert, load_alert, parse
+from siemfmt.forwarding import Action, ConfigError, ForwardingConfig, load_config, loads_config
+from siemfmt.syslog import Clock
 from tests.conftest import FIXTURES, load_json
 
 REFERENCE = load_json(FIXTURES / "alerts" / "01-reference.json")  # Major, Policy Violation, S7
@@ -188,8 +189,79 @@ name = "tls"
         "key_file": "client.key",
         "verify": False,
     }
-    assert tls.format_options() == {"header": "rfc5424", "tz": "Europe/Berlin", "hostname": "sensor-1"}
+    assert tls.format_options() == {
+        "header": "rfc5424",
+        "tz": "Europe/Berlin",
+        "hostname": "sensor-1",
+        "profile": "defender",
+        "dialect": "current",
+        "cef_header_space": False,
+        "pad_day": None,
+        "leef_version": "1.0",
+        "leef_delimiter": None,
+        "leef_delimiter_hex": False,
+        "time_format": "default",
+        "infer_group": True,
+        "enterprise_number": 32473,
+    }
     assert udp.url == "udp://10.0.0.1:5514" and udp.transport_options() == {} and udp.format == "cef"
+    assert udp.header is None and udp.format_options()["header"] is None  # the profile's header
+
+
+def test_profile_dialect_and_switches_map_to_format_options(clock: Clock) -> None:
+    cfg = config(
+        """
+[[rules]]
+name = "siems"
+  [[rules.actions]]
+  url = "udp://arcsight:514"
+  profile = "arcsight"
+  cef_header_space = true
+  [[rules.actions]]
+  url = "tcp://qradar:514"
+  profile = "qradar"
+  leef_delimiter = "|"
+  leef_delimiter_hex = true
+  [[rules.actions]]
+  url = "udp://syslog:514"
+  profile = "rfc5424-sd"
+  enterprise_number = 99999
+  [[rules.actions]]
+  url = "udp://old:514"
+  dialect = "cyberx-qradar"
+  [[rules.actions]]
+  url = "udp://azure:514"
+  format = "leef"
+  dialect = "azure-2021"
+  leef_version = 2.0
+  leef_delimiter = "^"
+  time_format = "epoch-ms"
+  infer_group = false
+  pad_day = false
+"""
+    )
+    arcsight, qradar, sd, cyberx, azure = cfg.actions
+    # an omitted format is the profile's (and cyberx-qradar's) only one
+    assert [a.format for a in cfg.actions] == ["cef", "leef", "sd", "leef", "leef"]
+    assert [a.describe() for a in cfg.actions] == [
+        "arcsight cef",
+        "qradar leef",
+        "rfc5424-sd sd",
+        "leef cyberx-qradar",
+        "leef azure-2021",
+    ]
+    ref = alert()
+    assert arcsight.formatter(clock)(ref) == format_alert(ref, profile="arcsight", cef_header_space=True, clock=clock)
+    assert "|8| rt=" in arcsight.formatter(clock)(ref)
+    line = qradar.formatter(clock)(ref)
+    assert line.startswith("<9>1 2026-03-10T08:15:31.000Z ") and "|x7C|devTime=" in line  # header: rfc5424
+    assert parse(line).get("sev") == "8"
+    assert "[alert@99999 " in sd.formatter(clock)(ref)
+    assert cyberx.formatter(clock)(ref).startswith("<9>Mar 10 08:15:31 Plant_A_Sensor LEEF:1.0|CyberX|")
+    assert azure.leef_version == "2.0" and azure.pad_day is False and azure.infer_group is False
+    assert azure.formatter(clock)(ref) == format_alert(ref, "leef", clock=clock, **azure.format_options())
+    assert Action("udp://h:1", profile="qradar").resolved_format == "leef"  # built in code: format None
+    assert Action("udp://h:1").resolved_format == "cef"
 
 
 RULE = '[[rules]]\nname = "plc"\n'
@@ -223,6 +295,46 @@ RULE = '[[rules]]\nname = "plc"\n'
         ('[[exclusions]]\nname = "x"\n' + RULE + ACTION, 'exclusion "x": give at least one of titles'),
         ('[[exclusions]]\ndevices = ["plc-1"]\n' + RULE + ACTION, "exclusion \"1\": devices: 'plc-1' is not an IP"),
         ("rules = 3", "rules.toml: rules: at least one"),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nprofile = "splunk"\n',
+            "rules.toml: rule \"plc\" action 1: profile: 'splunk' must be one of defender, arcsight, qradar,",
+        ),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nprofile = "arcsight"\nformat = "leef"\n',
+            "rules.toml: rule \"plc\" action 1: format: 'leef' must be one of cef for profile 'arcsight'",
+        ),
+        (
+            RULE + ACTION + '[[rules.actions]]\nurl = "udp://h:1"\nprofile = "rfc5424-sd"\nheader = "rfc3164"\n',
+            "rules.toml: rule \"plc\" action 2: header: 'rfc3164' must be one of rfc5424 for profile 'rfc5424-sd'",
+        ),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nprofile = "qradar"\ndialect = "azure-2021"\n',
+            "rules.toml: rule \"plc\" action 1: dialect: 'azure-2021' applies to the defender profile only",
+        ),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\ndialect = "cyberx-qradar"\nformat = "cef"\n',
+            "rules.toml: rule \"plc\" action 1: format: dialect 'cyberx-qradar' is the QRadar action's LEEF",
+        ),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\ndialect = "2019"\n', "dialect: '2019' must be one of"),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nformat = "leef"\nleef_delimiter = "|"\n',
+            'rule "plc" action 1: leef_delimiter: LEEF 1.0 always separates attributes with TAB',
+        ),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nleef_version = "2.0"\nleef_delimiter = "ab"\n',
+            "rule \"plc\" action 1: leef_delimiter: 'ab' must be one character",
+        ),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\nleef_version = 3\n', "leef_version: 3 must be one of 1.0"),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\npad_day = "no"\n', "pad_day: 'no' must be true or false"),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\ninfer_group = 0\n', "infer_group: 0 must be true or"),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\ncef_header_space = 1\n', "cef_header_space: 1 must be"),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\ntime_format = "unix"\n', "time_format: 'unix' must be"),
+        (
+            RULE + '[[rules.actions]]\nurl = "udp://h:1"\nprofile = "rfc5424-sd"\nenterprise_number = 0\n',
+            'rule "plc" action 1: enterprise_number: 0 must be a positive integer',
+        ),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\nenterprise_number = "1"\n', "enterprise_number: '1' must"),
+        (RULE + '[[rules.actions]]\nurl = "udp://h:1"\nhostname = "a b"\n', "action 1: hostname: 'a b' must be"),
         ("[rules\n", "rules.toml: not valid TOML"),
     ],
 )
@@ -256,7 +368,7 @@ def test_the_documented_example_is_valid() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "forwarding.md").read_text(encoding="utf-8")
     example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
     cfg = loads_config(example, "rules.toml")
-    assert [r.name for r in cfg.rules] == ["soc", "plc"] and len(cfg.actions) == 3
+    assert [r.name for r in cfg.rules] == ["soc", "plc"] and len(cfg.actions) == 4
     scan = alert(title="Address Scan Detected", source={"ip": "10.1.9.20"}, severity="Critical")
     assert cfg.excluded(scan) is not None and cfg.actions_for(scan) == []
-    assert [a.format for a in cfg.actions_for(alert())] == ["cef", "leef", "text"]
+    assert [a.describe() for a in cfg.actions_for(alert())] == ["cef", "qradar leef", "arcsight cef", "text"]

@@ -21,11 +21,21 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from importlib import resources
 from types import FrameType
-from typing import IO, Any, cast
+from typing import IO, Any, NoReturn, cast
 
 from siemfmt.errors import AlertValidationError, ParseError
-from siemfmt.formats import FORMATS, FormatName, Message, make_formatter, parse
-from siemfmt.forwarding import Action, ConfigError, ForwardingConfig, load_config, loads_config
+from siemfmt.formats import DIALECTS, PROFILES, FormatName, Message, make_formatter, parse
+from siemfmt.forwarding import (
+    FORMAT_NAMES,
+    LEEF_VERSIONS,
+    TIME_FORMATS,
+    Action,
+    ConfigError,
+    ForwardingConfig,
+    default_format,
+    load_config,
+    loads_config,
+)
 from siemfmt.inputs import read_records
 from siemfmt.model import Alert, load_alert, parse_time
 from siemfmt.transport import Sender, TransportError, connect
@@ -187,12 +197,55 @@ class Progress:
 # --- format ----------------------------------------------------------------------------------------
 
 
-def _format(args: argparse.Namespace) -> int:
-    formats = cast(list[FormatName], list(FORMATS) if args.format == "all" else [args.format])
+def _format_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The message options of ``format`` and ``send`` as keyword options of :func:`make_formatter`."""
+    return {
+        "header": args.header,
+        "tz": args.tz,
+        "hostname": args.hostname,
+        "profile": args.profile,
+        "dialect": args.dialect,
+        "cef_header_space": args.cef_header_space,
+        "pad_day": args.pad_day,
+        "leef_version": args.leef_version,
+        "leef_delimiter": args.leef_delimiter,
+        "leef_delimiter_hex": args.leef_delimiter_hex,
+        "time_format": args.time_format,
+        "infer_group": args.infer_group,
+        "enterprise_number": args.enterprise_number,
+    }
+
+
+def _formatter(fmt: str | None, options: dict[str, Any], clock: Clock | None = None) -> Callable[[Alert], str]:
+    """``make_formatter`` with option errors as :class:`Fatal`; no format: the profile's (defender: cef)."""
+    if fmt is None:
+        fmt = default_format(options["profile"], options["dialect"])
+    try:
+        return make_formatter(cast(FormatName | None, fmt), clock=clock, **options)
+    except (ValueError, TypeError) as exc:
+        raise Fatal(str(exc)) from None
+
+
+def _formatters(args: argparse.Namespace) -> list[Callable[[Alert], str]]:
+    """One formatter, or with ``--format all`` one per format the profile (and dialect) can write."""
+    options = _format_options(args)
     clock = _fixed_clock(args.now)
-    formatters = [
-        make_formatter(f, header=args.header, tz=args.tz, hostname=args.hostname, clock=clock) for f in formats
-    ]
+    if args.format != "all":
+        return [_formatter(args.format, options, clock)]
+    formatters: list[Callable[[Alert], str]] = []
+    first_error: Fatal | None = None
+    for fmt in PROFILES[args.profile].writers:
+        try:
+            formatters.append(_formatter(fmt, options, clock))
+        except Fatal as exc:  # e.g. dialect cyberx-qradar writes LEEF only
+            first_error = first_error or exc
+    if not formatters and first_error is not None:
+        raise first_error
+    return formatters
+
+
+def _format(args: argparse.Namespace) -> int:
+    formatters = _formatters(args)
     counts = Counts()
     rejects = Rejects(args.rejects)
     written = 0
@@ -273,7 +326,7 @@ def _send_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _send(args: argparse.Namespace) -> int:
-    formatter = make_formatter(args.format, header=args.header, tz=args.tz, hostname=args.hostname)
+    formatter = _formatter(args.format, _format_options(args))
     sender = _connect(args.to, _send_options(args))
     counts = Counts()
     rejects = Rejects(args.rejects)
@@ -305,7 +358,7 @@ class Forwarder:
             key = (action.url, tuple(sorted(options.items())))
             if key not in self._senders:
                 self._senders[key] = _connect(action.url, options)
-            formatter = make_formatter(action.format, clock=clock, **action.format_options())
+            formatter = action.formatter(clock)
             self._routes[id(action)] = (formatter, self._senders[key])
 
     @property
@@ -348,7 +401,7 @@ def _forward_test(config: ForwardingConfig, timeout: float) -> int:
     for rule in config.rules:
         for number, action in enumerate(rule.actions, 1):
             sender = _connect(action.url, action.transport_options())
-            line = make_formatter(action.format, **action.format_options())(alert)
+            line = action.formatter()(alert)
             error = ""
             try:
                 sender.send(line)
@@ -361,7 +414,7 @@ def _forward_test(config: ForwardingConfig, timeout: float) -> int:
                 error = str(exc)
             finally:
                 sender.close(0.5)
-            where = f'rule "{rule.name}" action {number} {action.url} ({action.format})'
+            where = f'rule "{rule.name}" action {number} {action.url} ({action.describe()})'
             if error:
                 failures += 1
                 print(f"{where}: FAILED: {error}")
@@ -395,8 +448,12 @@ def _forward(args: argparse.Namespace) -> int:
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """A parsed message as a JSON-ready dict."""
-    return {
+    """A parsed message as a JSON-ready dict.
+
+    Formats ``sd`` and ``raw`` also give ``body`` (the MSG: for ``sd`` the alert message, which is not
+    among the fields); ``sd`` also gives ``sd``, every SD-ELEMENT as ``{"id": ..., "params": [[k, v]]}``.
+    """
+    out: dict[str, Any] = {
         "syslog": dataclasses.asdict(message.syslog),
         "format": message.format,
         "prefix": message.prefix,
@@ -404,6 +461,11 @@ def message_json(message: Message) -> dict[str, Any]:
         "fields": [list(pair) for pair in message.fields],
         "alert_group": message.alert_group,
     }
+    if message.format in ("sd", "raw"):
+        out["body"] = message.body
+    if message.format == "sd":
+        out["sd"] = [{"id": sd_id, "params": [list(p) for p in params]} for sd_id, params in message.syslog.sd]
+    return out
 
 
 def _parse(args: argparse.Namespace) -> int:
@@ -417,7 +479,7 @@ def _parse(args: argparse.Namespace) -> int:
             try:
                 message = parse(line)
                 if args.strict and message.format == "raw":
-                    raise ValueError("not a text, object, CEF or LEEF message")
+                    raise ValueError("not a text, object, CEF, LEEF or RFC 5424 SD message")
             except (ParseError, ValueError) as exc:
                 print(f"{name}:{number}: malformed: {exc}", file=sys.stderr)
                 rejected += 1
@@ -538,11 +600,81 @@ def _demo(args: argparse.Namespace) -> int:
 # --- the parser ------------------------------------------------------------------------------------
 
 
-def _add_format_options(p: argparse.ArgumentParser, default_format: str = "cef", allow_all: bool = False) -> None:
-    p.add_argument("--format", choices=[*FORMATS, "all"] if allow_all else list(FORMATS), default=default_format)
-    p.add_argument("--header", choices=["rfc3164", "rfc5424", "none"], default="rfc3164")
+def _delimiter(text: str) -> str:
+    """``--leef-delimiter``: one character, or its code as ``xHH`` / ``0xHH`` (``x09`` for TAB)."""
+    if len(text) > 1 and text.lower().startswith(("x", "0x")):
+        try:
+            return chr(int(text.lower().removeprefix("0").removeprefix("x"), 16))
+        except (ValueError, OverflowError):
+            pass
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one character or its code as xHH")
+    return text
+
+
+def _add_format_options(p: argparse.ArgumentParser, allow_all: bool = False) -> None:
+    p.add_argument(
+        "--format",
+        choices=[*FORMAT_NAMES, "all"] if allow_all else list(FORMAT_NAMES),
+        default=None,
+        help="message format (default: the profile's; cef for defender, leef in dialect cyberx-qradar)"
+        + ("; all: every format of the profile" if allow_all else ""),
+    )
+    p.add_argument("--profile", choices=list(PROFILES), default="defender", help="what to write (default defender)")
+    p.add_argument(
+        "--dialect", choices=list(DIALECTS), default="current", help="defender profile: older sensors' output"
+    )
+    p.add_argument(
+        "--header",
+        choices=["rfc3164", "rfc5424", "none"],
+        default=None,
+        help="syslog header (default: the profile's, rfc3164 or rfc5424 for qradar and rfc5424-sd)",
+    )
     p.add_argument("--tz", default="UTC", help="IANA time zone of the body's alert time (default UTC)")
     p.add_argument("--hostname", default=None, help="syslog HOST (default: derived from the sensor name)")
+    p.add_argument("--time-format", dest="time_format", choices=TIME_FORMATS, default="default")
+    p.add_argument(
+        "--no-infer-group",
+        dest="infer_group",
+        action="store_false",
+        help="no alert group from the catalog when the record has none",
+    )
+    p.add_argument("--leef-version", dest="leef_version", choices=LEEF_VERSIONS, default="1.0")
+    p.add_argument(
+        "--leef-delimiter",
+        dest="leef_delimiter",
+        metavar="CHAR",
+        type=_delimiter,
+        default=None,
+        help="LEEF 2.0 attribute delimiter: one character or xHH (default ^ for 2.0)",
+    )
+    p.add_argument(
+        "--leef-delimiter-hex",
+        dest="leef_delimiter_hex",
+        action="store_true",
+        help="write the LEEF 2.0 delimiter field as xHH",
+    )
+    p.add_argument(
+        "--cef-header-space",
+        dest="cef_header_space",
+        action="store_true",
+        help="a space after the last CEF header pipe (rsyslog mmnormalize)",
+    )
+    p.add_argument(
+        "--pad-day",
+        dest="pad_day",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="RFC 3164 day padded to two places (default: yes, but no for dialect cyberx-qradar)",
+    )
+    p.add_argument(
+        "--enterprise-number",
+        dest="enterprise_number",
+        metavar="N",
+        type=int,
+        default=32473,
+        help="rfc5424-sd: SD-ID alert@N (default 32473)",
+    )
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -556,9 +688,17 @@ def _add_delivery_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are fatal errors: exit 1, as documented (2 means "some lines were rejected")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``siemfmt`` command."""
-    parser = argparse.ArgumentParser(prog="siemfmt", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="siemfmt", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     fmt = sub.add_parser("format", help="format alert records as syslog lines on stdout")
@@ -620,18 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "samples":
-        args = argparse.Namespace(
-            command="format",
-            format="all",
-            header="rfc3164",
-            tz="UTC",
-            hostname=None,
-            now=args.now,
-            samples=True,
-            files=[],
-            sensor_name=None,
-            rejects=None,
-        )
+        args = build_parser().parse_args(["format", "--format", "all", "--samples", "--now", args.now])
     try:
         return _COMMANDS[args.command](args)
     except BrokenPipeError:  # e.g. piped into `head`: not an error

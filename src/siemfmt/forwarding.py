@@ -13,18 +13,21 @@ over every rule. See ``docs/forwarding.md`` for the TOML reference::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from siemfmt.formats import FORMATS, FormatName
+from siemfmt.formats import DIALECTS, PROFILES, FormatName, make_formatter
+from siemfmt.formats.base import Dialect, Profile, TimeFormat
 from siemfmt.groups import canonical_group, resolve_group
 from siemfmt.model import Alert, AlertType, Severity, canonical_ip, canonical_mac
+from siemfmt.syslog import Clock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +40,7 @@ __all__ = [
     "Exclusion",
     "ForwardingConfig",
     "Rule",
+    "default_format",
     "load_config",
     "loads_config",
     "parse_config",
@@ -45,10 +49,23 @@ __all__ = [
 HeaderKind = Literal["rfc3164", "rfc5424", "none"]
 Framing = Literal["lf", "octet-counting"]
 HEADERS: tuple[str, ...] = ("rfc3164", "rfc5424", "none")
+# Every format some profile writes, in order: text, object, cef, leef, sd.
+FORMAT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f for spec in PROFILES.values() for f in spec.writers))
+TIME_FORMATS: tuple[str, ...] = ("default", "epoch-ms", "iso")
+LEEF_VERSIONS: tuple[str, ...] = ("1.0", "2.0")
 FRAMINGS: tuple[str, ...] = ("lf", "octet-counting")
 SCHEMES: tuple[str, ...] = ("udp", "tcp", "tls")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WS = re.compile(r"\s+")
+
+
+def default_format(profile: str, dialect: str = "current") -> str:
+    """The format written when none is given: ``cef`` for the defender profile (``leef`` in dialect
+    ``cyberx-qradar``, which writes nothing else), else the profile's only format."""
+    if profile == "defender":
+        return "leef" if dialect == "cyberx-qradar" else "cef"
+    spec = PROFILES.get(profile)
+    return "cef" if spec is None else next(iter(spec.writers))
 
 
 class ConfigError(ValueError):
@@ -61,19 +78,46 @@ def _fold(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Where and how to send: a destination URL and the message and transport options."""
+    """Where and how to send: a destination URL and the message and transport options.
+
+    ``format`` None means the profile's format (``cef`` for ``defender``); ``header`` None means the
+    profile's header. The message options are those of :func:`siemfmt.format_alert`.
+    """
 
     url: str
-    format: FormatName = "cef"
-    header: HeaderKind = "rfc3164"
+    format: FormatName | None = None
+    header: HeaderKind | None = None
     tz: str = "UTC"
     hostname: str | None = None
+    profile: Profile = "defender"
+    dialect: Dialect = "current"
+    cef_header_space: bool = False
+    pad_day: bool | None = None
+    leef_version: Literal["1.0", "2.0"] = "1.0"
+    leef_delimiter: str | None = None
+    leef_delimiter_hex: bool = False
+    time_format: TimeFormat = "default"
+    infer_group: bool = True
+    enterprise_number: int = 32473
     framing: Framing | None = None
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     verify: bool = True
     label: str = ""
+
+    @property
+    def resolved_format(self) -> str:
+        """The format written: ``format``, else the profile's (``cef`` for ``defender``)."""
+        return default_format(self.profile, self.dialect) if self.format is None else self.format
+
+    def describe(self) -> str:
+        """``cef``; ``arcsight cef``; ``leef cyberx-qradar``: profile (unless defender), format, dialect."""
+        parts: list[str] = [self.profile] if self.profile != "defender" else []
+        parts.append(self.resolved_format)
+        if self.dialect != "current":
+            parts.append(self.dialect)
+        return " ".join(parts)
 
     @property
     def scheme(self) -> str:
@@ -95,8 +139,26 @@ class Action:
         return options
 
     def format_options(self) -> dict[str, Any]:
-        """Keyword options for :func:`siemfmt.make_formatter`."""
-        return {"header": self.header, "tz": self.tz, "hostname": self.hostname}
+        """Keyword options for :func:`siemfmt.make_formatter` (all but the format)."""
+        return {
+            "header": self.header,
+            "tz": self.tz,
+            "hostname": self.hostname,
+            "profile": self.profile,
+            "dialect": self.dialect,
+            "cef_header_space": self.cef_header_space,
+            "pad_day": self.pad_day,
+            "leef_version": self.leef_version,
+            "leef_delimiter": self.leef_delimiter,
+            "leef_delimiter_hex": self.leef_delimiter_hex,
+            "time_format": self.time_format,
+            "infer_group": self.infer_group,
+            "enterprise_number": self.enterprise_number,
+        }
+
+    def formatter(self, clock: Clock | None = None) -> Callable[[Alert | Mapping[str, Any]], str]:
+        """The action's ``alert -> line`` function (raises ValueError for a bad option combination)."""
+        return make_formatter(cast(FormatName, self.resolved_format), clock=clock, **self.format_options())
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +313,94 @@ def _substitute(url: str, variables: Mapping[str, str], where: _Where) -> str:
     return _PLACEHOLDER.sub(repl, url)
 
 
+def _bool(table: Mapping[str, Any], key: str, where: _Where, default: bool | None) -> Any:
+    value = table.get(key, default)
+    if value is not None and not isinstance(value, bool):
+        raise where.error(key, f"{value!r} must be true or false")
+    return value
+
+
+def _leef_version(table: Mapping[str, Any], where: _Where) -> str:
+    value = table.get("leef_version", "1.0")
+    if isinstance(value, float) and value in (1.0, 2.0):  # leef_version = 2.0 (a TOML float)
+        value = f"{value:.1f}"
+    if value not in LEEF_VERSIONS:
+        raise where.error("leef_version", f"{value!r} must be one of {', '.join(LEEF_VERSIONS)}")
+    return cast(str, value)
+
+
+def _enterprise_number(table: Mapping[str, Any], where: _Where) -> int:
+    value = table.get("enterprise_number", 32473)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise where.error("enterprise_number", f"{value!r} must be a positive integer (IANA PEN)")
+    return value
+
+
+_ACTION_KEYS = (
+    "url",
+    "format",
+    "header",
+    "tz",
+    "hostname",
+    "profile",
+    "dialect",
+    "cef_header_space",
+    "pad_day",
+    "leef_version",
+    "leef_delimiter",
+    "leef_delimiter_hex",
+    "time_format",
+    "infer_group",
+    "enterprise_number",
+    "framing",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "verify",
+)
+
+
+def _message_options(table: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    """The action's message options, each checked on its own (combinations are checked by the caller)."""
+    profile = _choice(table, "profile", tuple(PROFILES), where, "defender")
+    dialect = _choice(table, "dialect", DIALECTS, where, "current")
+    fmt = _choice(table, "format", FORMAT_NAMES, where, None)
+    delimiter = table.get("leef_delimiter")
+    if delimiter is not None and not (isinstance(delimiter, str) and delimiter):
+        raise where.error("leef_delimiter", f"{delimiter!r} must be a one-character string")
+    return {
+        "format": fmt,
+        "header": _choice(table, "header", HEADERS, where, None),
+        "profile": profile,
+        "dialect": dialect,
+        "cef_header_space": _bool(table, "cef_header_space", where, False),
+        "pad_day": _bool(table, "pad_day", where, None),
+        "leef_version": _leef_version(table, where),
+        "leef_delimiter": delimiter,
+        "leef_delimiter_hex": _bool(table, "leef_delimiter_hex", where, False),
+        "time_format": _choice(table, "time_format", TIME_FORMATS, where, "default"),
+        "infer_group": _bool(table, "infer_group", where, True),
+        "enterprise_number": _enterprise_number(table, where),
+    }
+
+
+def _check_combination(action: Action, where: _Where) -> Action:
+    """Build the action's formatter once, so a bad combination of options fails at load time."""
+    try:
+        action.formatter()
+    except ValueError as exc:
+        key, sep, reason = str(exc).partition(": ")
+        if not sep:
+            raise where.error(None, str(exc)) from None
+        raise where.error("format" if key == "fmt" else key, reason) from None
+    if action.format is None:
+        return dataclasses.replace(action, format=cast(FormatName, action.resolved_format))
+    return action
+
+
 def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Action:
     table = _table(value, where, None)
-    allowed = ("url", "format", "header", "tz", "hostname", "framing", "ca_file", "cert_file", "key_file", "verify")
-    _check_keys(table, allowed, where)
+    _check_keys(table, _ACTION_KEYS, where)
     raw_url = _string(table, "url", where)
     if raw_url is None:
         raise where.error("url", "is required")
@@ -272,8 +418,7 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
         raise where.error("url", f"{url!r}: port must be 1..65535")
     if parts.query or (parts.path not in ("", "/")):
         raise where.error("url", f"{url!r}: give options as keys of the action, not in the URL")
-    fmt = _choice(table, "format", tuple(FORMATS), where, "cef")
-    header = _choice(table, "header", HEADERS, where, "rfc3164")
+    message = _message_options(table, where)
     tz = _string(table, "tz", where, "UTC")
     if tz is not None and tz.upper() != "UTC":
         try:
@@ -296,10 +441,8 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
             raise where.error("verify", "applies to tls:// only")
     if files["key_file"] is not None and files["cert_file"] is None:
         raise where.error("key_file", "needs cert_file")
-    return Action(
+    action = Action(
         url=url,
-        format=fmt,
-        header=header,
         tz=tz or "UTC",
         hostname=_string(table, "hostname", where),
         framing=framing,
@@ -308,7 +451,9 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
         key_file=files["key_file"],
         verify=verify,
         label=" ".join(where.parts),
+        **message,
     )
+    return _check_combination(action, where)
 
 
 def _rule(value: object, number: int, where: _Where, variables: Mapping[str, str]) -> Rule:

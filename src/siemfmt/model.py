@@ -370,6 +370,12 @@ def _field_errors(exc: ValidationError, data: Mapping[str, Any]) -> list[FieldEr
             continue
         elif err["type"] == "extra_forbidden":
             rule = "is not a known field"
+        elif err["type"] == "string_type":
+            rule = "must be text"
+        elif err["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            rule = "must be an object (a mapping of device fields)"
+        else:
+            rule = f"is not valid: {rule[:1].lower()}{rule[1:]}"
         value = err.get("input")
         errors.append(FieldError(loc, value, rule))
     return errors

@@ -22,7 +22,7 @@ USER_KEYS = ("user_name", "usr_name", "username", "user")  # extra record fields
 
 def format(alert: Alert, opts: FormatOptions) -> str:
     """The qradar-profile LEEF 2.0 body for ``alert``."""
-    d = opts.leef_delimiter if opts.leef_delimiter != "\t" else "^"
+    d = opts.leef_delimiter  # "^" unless the caller chose another (options() defaults it for qradar)
     ms = render_time(alert.time, opts.tz, "epoch-ms")
     attrs = [f"devTime={ms}", f"sev={SEVERITY_LEVEL[alert.severity]}", f"cat={sanitize(alert_group(alert, opts), d)}"]
     src, dst = alert.source, alert.destination

@@ -3,12 +3,13 @@
 The SD-ID is ``alert@<private enterprise number>`` (32473 by default: RFC 5612 reserves it for
 documentation; use your organisation's PEN in production). PARAM-VALUEs escape ``\\``, ``"`` and ``]``
 (RFC 5424 §6.3.3); control characters, for which RFC 5424 has no escape, become spaces so the message
-stays one line (lossy, like LEEF). Parameter names are the record's own field names.
+stays one line (lossy, like LEEF). Parameter names are the record's own field names; ``time`` is
+RFC 3339 with milliseconds in the configured zone (or epoch ms with ``time_format="epoch-ms"``).
 """
 
 from __future__ import annotations
 
-from siemfmt.formats.base import CONTROL, FormatOptions, alert_group, controls_to_space
+from siemfmt.formats.base import CONTROL, FormatOptions, alert_group, controls_to_space, render_time
 from siemfmt.model import Alert, Device
 from siemfmt.syslog import sd_element
 
@@ -32,7 +33,7 @@ def params(alert: Alert, opts: FormatOptions) -> list[tuple[str, str]]:
     if alert.sensor_version:
         out.append(("sensor_version", alert.sensor_version))
     out += [
-        ("time", alert.time.astimezone(opts.tz).isoformat(timespec="milliseconds")),
+        ("time", render_time(alert.time, opts.tz, "iso" if opts.time_format == "default" else opts.time_format)),
         ("title", alert.title),
         ("severity", alert.severity.value),
         ("type", alert.type.value),
