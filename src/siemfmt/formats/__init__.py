@@ -170,14 +170,35 @@ def _writer(fmt: str | None, opts: FormatOptions) -> Callable[[Alert, FormatOpti
     return writer
 
 
+def _header_writer(opts: FormatOptions) -> Callable[[Alert], str]:
+    """``syslog_header`` with the options bound once (the common RFC 3164 case without per-call lookups)."""
+    if opts.header != "rfc3164":
+        return lambda alert: syslog_header(alert, opts)
+    clock, prival, pad_day, fixed_host = opts.clock, opts.prival, opts.pad_day, opts.hostname
+
+    def header(alert: Alert) -> str:
+        return rfc3164_header(prival, clock(), fixed_host or hostname_from(alert.sensor_name), pad_day=pad_day)
+
+    return header
+
+
+# Writers that can bind their options once, for make_formatter's hot path.
+_COMPILERS: dict[Callable[[Alert, FormatOptions], str], Callable[[FormatOptions], Callable[[Alert], str]]] = {
+    cef.format: cef.writer_for,
+}
+
+
 def make_formatter(fmt: FormatName | None, **kwargs: Any) -> Callable[[Alert | Mapping[str, Any]], str]:
     """A reusable ``alert -> line`` function with options validated once (the fast way for many alerts)."""
     opts = options(**kwargs)
-    body = _writer(fmt, opts)
+    writer = _writer(fmt, opts)
+    compiler = _COMPILERS.get(writer)
+    body: Callable[[Alert], str] = compiler(opts) if compiler else (lambda alert: writer(alert, opts))
+    header = _header_writer(opts)
 
     def formatter(alert: Alert | Mapping[str, Any]) -> str:
-        record = alert if isinstance(alert, Alert) else load_alert(alert)
-        return syslog_header(record, opts) + body(record, opts)
+        record = alert if type(alert) is Alert else load_alert(alert)
+        return header(record) + body(record)
 
     return formatter
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import lru_cache
 
 from siemfmt.errors import ParseError
-from siemfmt.formats.base import CONTROL, Body, FormatOptions, alert_group, read_pipe_fields, render_time
+from siemfmt.formats.base import CONTROL, Body, FormatOptions, read_pipe_fields, render_time
+from siemfmt.groups import resolve_group
 from siemfmt.model import Alert, AlertType, Severity
 
 __all__ = ["SEVERITY_LEVEL", "escape_extension", "escape_header", "format", "parse"]
@@ -25,6 +28,7 @@ _EXT_SPECIAL = re.compile(r"[\\=\x00-\x1f\x7f]")
 _EXT_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")  # all but LF and CR, which are escaped
 
 
+@lru_cache(maxsize=4096)  # sensor names, versions and titles repeat: a stream has few of each
 def escape_header(value: str) -> str:
     """CEF header field: ``\\`` then ``|`` escaped; CRLF and each control character -> one space (CEF 1.2)."""
     if _HEADER_SPECIAL.search(value) is None:
@@ -45,36 +49,51 @@ def escape_extension(value: str) -> str:
     return value
 
 
+# Protocols and alert groups take few distinct values: their escaped form is worth keeping.
+_escape_repeated = lru_cache(maxsize=1024)(escape_extension)
 _SEVERITY = {s: s.value for s in Severity}
 _TYPE = {t: t.value for t in AlertType}
 
 
+def writer_for(opts: FormatOptions) -> Callable[[Alert], str]:
+    """The CEF writer for ``opts``: constants and option look-ups done once, not per alert."""
+    head = f"CEF:0|{_VENDOR.get(opts.dialect, VENDOR)}|"
+    class_id = f"|{_EVENT_CLASS_ID.get(opts.dialect, EVENT_CLASS_ID)}|"
+    msg = " msg=" if opts.cef_header_space else "msg="
+    tz, style, infer = opts.tz, opts.time_format, opts.infer_group
+    level, severity_word, type_word = SEVERITY_LEVEL, _SEVERITY, _TYPE
+    esc_h, esc_x, esc_few = escape_header, escape_extension, _escape_repeated
+
+    def write(alert: Alert) -> str:
+        protocol, uuid, src, dst = alert.protocol, alert.uuid, alert.source, alert.destination
+        devices = ""
+        if src is not None:
+            if src.ip:
+                devices += f" src_ip={src.ip}"
+            if src.mac:
+                devices += f" src_mac={src.mac}"
+        if dst is not None:
+            if dst.ip:
+                devices += f" dst_ip={dst.ip}"
+            if dst.mac:
+                devices += f" dst_mac={dst.mac}"
+        severity = alert.severity
+        return (
+            f"{head}{esc_h(alert.sensor_name)}|{esc_h(alert.sensor_version)}{class_id}{esc_h(alert.title)}|"
+            f"{level[severity]}|{msg}{esc_x(alert.message)}"
+            f"{f' protocol={esc_few(protocol)}' if protocol else ''}"
+            f" severity={severity_word[severity]} type={type_word[alert.type]}"
+            f"{f' UUID={esc_x(uuid)}' if uuid else ''}"
+            f" start={render_time(alert.time, tz, style)}{devices}"
+            f" cat={esc_few(resolve_group(alert.alert_group, alert.title, use_catalog=infer))}"
+        )
+
+    return write
+
+
 def format(alert: Alert, opts: FormatOptions) -> str:
-    """The CEF body for ``alert``."""
-    protocol, uuid, src, dst = alert.protocol, alert.uuid, alert.source, alert.destination
-    devices = ""
-    if src is not None:
-        if src.ip:
-            devices += f" src_ip={src.ip}"
-        if src.mac:
-            devices += f" src_mac={src.mac}"
-    if dst is not None:
-        if dst.ip:
-            devices += f" dst_ip={dst.ip}"
-        if dst.mac:
-            devices += f" dst_mac={dst.mac}"
-    vendor = _VENDOR.get(opts.dialect, VENDOR)
-    class_id = _EVENT_CLASS_ID.get(opts.dialect, EVENT_CLASS_ID)
-    return (
-        f"CEF:0|{vendor}|{escape_header(alert.sensor_name)}|{escape_header(alert.sensor_version)}|"
-        f"{class_id}|{escape_header(alert.title)}|{SEVERITY_LEVEL[alert.severity]}|"
-        f"{' ' if opts.cef_header_space else ''}msg={escape_extension(alert.message)}"
-        f"{f' protocol={escape_extension(protocol)}' if protocol else ''}"
-        f" severity={_SEVERITY[alert.severity]} type={_TYPE[alert.type]}"
-        f"{f' UUID={escape_extension(uuid)}' if uuid else ''}"
-        f" start={render_time(alert.time, opts.tz, opts.time_format)}{devices}"
-        f" cat={escape_extension(alert_group(alert, opts))}"
-    )
+    """The CEF body for ``alert`` (``writer_for(opts)`` gives the same writer with options bound once)."""
+    return writer_for(opts)(alert)
 
 
 # --- reader ---------------------------------------------------------------------------------------
