@@ -315,3 +315,20 @@ def test_v53_octet_counting_counts_octets() -> None:
 def test_bad_syslog_headers(line: str, reason: str) -> None:
     with pytest.raises(siemfmt.ParseError, match=reason):
         siemfmt.parse(line)
+
+
+def test_octet_counting_returns_good_frames_before_a_bad_header() -> None:
+    decoder = OctetCountingDecoder()
+    assert decoder.feed(b"3 abc2 dexx junk") == [b"abc", b"de"]
+    with pytest.raises(ValueError, match="frame header|MSG-LEN"):
+        decoder.feed(b"")
+
+
+def test_octet_counting_limits_and_partial_frames() -> None:
+    decoder = OctetCountingDecoder(max_size=4)
+    assert decoder.feed(b"4 ab") == []
+    assert decoder.feed(b"cd") == [b"abcd"]
+    with pytest.raises(ValueError, match="exceeds max_size"):
+        decoder.feed(b"5 abcde")
+    with pytest.raises(ValueError, match="MSG-LEN"):
+        OctetCountingDecoder().feed(b"05 abcde")

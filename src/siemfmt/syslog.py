@@ -337,19 +337,25 @@ class OctetCountingDecoder:
         self.max_size = max_size
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The complete messages so far. A bad frame header raises ValueError, but only once the
+        messages decoded before it have been returned (the next call raises)."""
         self._buf += data
         out: list[bytes] = []
         while True:
             sp = self._buf.find(b" ", 0, 12)
             if sp < 0:
                 if len(self._buf) >= 12 or (self._buf and not self._buf[:1].isdigit()):
+                    if out:
+                        return out
                     raise ValueError(f"bad octet-count frame header {bytes(self._buf[:12])!r}")
                 return out
             head = bytes(self._buf[:sp])
-            if not head.isdigit() or head.startswith(b"0"):
-                raise ValueError(f"bad octet-count MSG-LEN {head!r} (RFC 6587 §3.4.1)")
-            size = int(head)
-            if size > self.max_size:
+            size = int(head) if head.isdigit() and not head.startswith(b"0") else -1
+            if size < 0 or size > self.max_size:
+                if out:
+                    return out
+                if size < 0:
+                    raise ValueError(f"bad octet-count MSG-LEN {head!r} (RFC 6587 §3.4.1)")
                 raise ValueError(f"frame of {size} octets exceeds max_size {self.max_size}")
             if len(self._buf) < sp + 1 + size:
                 return out
