@@ -1,5 +1,6 @@
 """Transport benchmarks over loopback: siemfmt's TCP and UDP senders against the standard library's
-``SysLogHandler`` and raw sockets (the limit), with an in-process draining receiver.
+``SysLogHandler`` and raw sockets (the limit), with an in-process draining receiver; the RELP sender
+(default window) against an in-process acknowledging RELP server.
 
 TCP: messages/s from the first send until the receiver has read every byte. UDP: messages/s from the
 first send until the last ``sendto`` returns; the receiver's count is reported as received/sent.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import socket
 import threading
 import time
@@ -21,8 +23,9 @@ from benchmarks.formatting import log_records, stdlib_syslog_bytes
 from benchmarks.pool import Pool, fixed_clock
 from benchmarks.timing import Result, Settings, cycled, median, rate_of
 from siemfmt.transport import connect
+from siemfmt.transport._relp import RELPSender
 
-__all__ = ["TCPDrain", "UDPDrain", "run_transport"]
+__all__ = ["RELPAcker", "TCPDrain", "UDPDrain", "run_transport"]
 
 BUF = 1 << 20
 RCVBUF = 8 << 20
@@ -140,6 +143,100 @@ class UDPDrain:
         self.sock.close()
 
 
+class RELPAcker:
+    """A minimal RELP server: answers ``open`` as librelp does, ``200 OK`` to every ``syslog`` frame and
+    the empty ``rsp`` to ``close`` (rsyslog-tls-relp.md §5), counting syslog frames over connections."""
+
+    HEADER = re.compile(rb"(\d{1,9}) ([a-z]{1,32}) (\d{1,9})[ \n]")
+    OPEN_OK = b"200 OK\nrelp_version=0\nrelp_software=bench,1,x\ncommands=syslog"
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port: int = self.server.getsockname()[1]
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="bench-relp-acker", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(None)
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        buf = b""
+        match = self.HEADER.match
+        while True:
+            try:
+                chunk = conn.recv(BUF)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            pos, out = 0, []
+            while (m := match(buf, pos)) is not None:
+                length = int(m[3])
+                end = m.end() + length + (1 if length else 0)
+                if end > len(buf):
+                    break
+                command = m[2]
+                if command == b"syslog":
+                    out.append(b"%s rsp 6 200 OK\n" % m[1])
+                    self.count += 1
+                elif command == b"open":
+                    out.append(b"%s rsp %d %s\n" % (m[1], len(self.OPEN_OK), self.OPEN_OK))
+                elif command == b"close":
+                    conn.sendall(b"".join(out) + b"%s rsp 0\n0 serverclose 0\n" % m[1])
+                    return
+                pos = end
+            buf = buf[pos:]
+            if out:
+                conn.sendall(b"".join(out))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.server.close()
+
+
+def _relp(lines: list[str], rep: int) -> list[Result]:
+    """The RELP sender with its default window: messages/s until every one is acknowledged."""
+    n = len(lines)
+    acker = RELPAcker()
+
+    def trial() -> float:
+        sender = RELPSender("127.0.0.1", acker.port)
+        try:
+            sender.open()
+            start = time.perf_counter()
+            send = sender.send
+            for line in lines:
+                send(line)
+            if not sender.flush(WAIT):
+                raise RuntimeError("relp: flush timed out")
+            end = time.perf_counter()
+            acked = sender.stats.acknowledged
+        finally:
+            sender.close()
+        if acked != n:
+            raise RuntimeError(f"relp: {acked} of {n} acknowledged")
+        return end - start
+
+    try:
+        return [_trials("relp: siemfmt send + flush", "tcp", n, rep, trial, "window 128, until all acknowledged")]
+    finally:
+        acker.close()
+
+
 def _octet_counted(data: bytes) -> bytes:
     return b"%d %s" % (len(data), data)
 
@@ -154,6 +251,7 @@ def run_transport(pool: Pool, settings: Settings) -> list[Result]:
     records = cycled(log_records([line[line.index(">") + 1 :] for line in pool_lines]), n)
     results: list[Result] = []
     results += _tcp(lines, records, rep)
+    results += _relp(lines, rep)
     results += _udp(lines, records, rep)
     return results
 

@@ -70,6 +70,9 @@ TARGETS = (
     Target("TCP send >= 0.5x raw sendall", "tcp: siemfmt send + flush", TCP_RAW, 0.5),
     Target("TCP send_many >= 3x SysLogHandler TCP", "tcp: siemfmt send_many + flush", TCP_STDLIB, 3.0),
     Target("TCP send_many >= 0.5x raw sendall", "tcp: siemfmt send_many + flush", TCP_RAW, 0.5),
+    Target(
+        "RELP send >= 0.5x TCP send (default window)", "relp: siemfmt send + flush", "tcp: siemfmt send + flush", 0.5
+    ),
     Target("peak RSS of siemfmt send < 100 MB", "memory", check=_peak_rss(100.0)),
 )
 

@@ -25,6 +25,7 @@ ROWS = (
     "tcp: siemfmt send_many + flush",
     "baseline: tcp stdlib SysLogHandler",
     "baseline: tcp raw sendall",
+    "relp: siemfmt send + flush",
     "udp: siemfmt send",
     "udp: siemfmt send_many",
     "baseline: udp stdlib SysLogHandler",
@@ -39,6 +40,7 @@ TARGETS = (
     "TCP send >= 0.5x raw sendall",
     "TCP send_many >= 3x SysLogHandler TCP",
     "TCP send_many >= 0.5x raw sendall",
+    "RELP send >= 0.5x TCP send (default window)",
     "peak RSS of siemfmt send < 100 MB",
 )
 

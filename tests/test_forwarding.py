@@ -288,7 +288,10 @@ RULE = '[[rules]]\nname = "plc"\n'
         (RULE + '[[rules.actions]]\nurl = "udp://h:99999"\n', 'rule "plc" action 1: url: '),
         (RULE + '[[rules.actions]]\nurl = "udp://h:1"\nframing = "lf"\n', "framing: applies to tcp:// and tls://"),
         (RULE + '[[rules.actions]]\nurl = "tcp://h:1"\nframing = "cr"\n', "framing: 'cr' must be one of lf"),
-        (RULE + '[[rules.actions]]\nurl = "tcp://h:1"\nca_file = "x"\n', "ca_file: applies to tls:// only"),
+        (
+            RULE + '[[rules.actions]]\nurl = "tcp://h:1"\nca_file = "x"\n',
+            "ca_file: applies to tls:// and relp+tls:// only",
+        ),
         (RULE + '[[rules.actions]]\nurl = "tls://h:1"\nverify = "no"\n', "verify: 'no' must be true or false"),
         (RULE + '[[rules.actions]]\nurl = "udp://h:1"\ntz = "Mars/Base"\n', "tz: 'Mars/Base' is not a known"),
         (RULE + '[[rules.actions]]\nurl = "udp://h:1"\nheader = "5424"\n', "header: '5424' must be one of"),

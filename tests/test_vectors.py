@@ -320,7 +320,7 @@ def test_bad_syslog_headers(line: str, reason: str) -> None:
 def test_octet_counting_returns_good_frames_before_a_bad_header() -> None:
     decoder = OctetCountingDecoder()
     assert decoder.feed(b"3 abc2 dexx junk") == [b"abc", b"de"]
-    with pytest.raises(ValueError, match="frame header|MSG-LEN"):
+    with pytest.raises(ValueError, match=r"frame header|MSG-LEN"):
         decoder.feed(b"")
 
 

@@ -708,7 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(fmt)
 
     send = sub.add_parser("send", help="send alert records to one syslog destination")
-    send.add_argument("--to", required=True, metavar="URL", help="udp://host:port, tcp://host:port or tls://host:port")
+    send.add_argument(
+        "--to", required=True, metavar="URL", help="udp://, tcp://, tls://, relp:// or relp+tls://host:port"
+    )
     _add_format_options(send)
     send.add_argument("--framing", choices=["lf", "octet-counting"], default=None, help="TCP/TLS framing")
     send.add_argument("--cafile", default=None, help="TLS: CA certificates to verify the server")

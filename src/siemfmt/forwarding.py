@@ -54,7 +54,8 @@ FORMAT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f for spec in PROFILES.value
 TIME_FORMATS: tuple[str, ...] = ("default", "epoch-ms", "iso")
 LEEF_VERSIONS: tuple[str, ...] = ("1.0", "2.0")
 FRAMINGS: tuple[str, ...] = ("lf", "octet-counting")
-SCHEMES: tuple[str, ...] = ("udp", "tcp", "tls")
+SCHEMES: tuple[str, ...] = ("udp", "tcp", "tls", "relp", "relp+tls")
+_TLS_SCHEMES: tuple[str, ...] = ("tls", "relp+tls")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WS = re.compile(r"\s+")
 
@@ -121,7 +122,7 @@ class Action:
 
     @property
     def scheme(self) -> str:
-        """``udp``, ``tcp`` or ``tls``."""
+        """``udp``, ``tcp``, ``tls``, ``relp`` or ``relp+tls``."""
         return urlsplit(self.url).scheme.lower()
 
     def transport_options(self) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class Action:
         options: dict[str, Any] = {}
         if self.scheme in ("tcp", "tls") and self.framing is not None:
             options["framing"] = self.framing
-        if self.scheme == "tls":
+        if self.scheme in _TLS_SCHEMES:
             for key in ("ca_file", "cert_file", "key_file"):
                 value = getattr(self, key)
                 if value is not None:
@@ -407,7 +408,7 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
     url = _substitute(raw_url, variables, where)
     parts = urlsplit(url)
     if parts.scheme.lower() not in SCHEMES:
-        raise where.error("url", f"{url!r} must start with udp://, tcp:// or tls://")
+        raise where.error("url", f"{url!r} must start with udp://, tcp://, tls://, relp:// or relp+tls://")
     if not parts.hostname:
         raise where.error("url", f"{url!r} has no host")
     try:
@@ -427,18 +428,18 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
             raise where.error("tz", f"{tz!r} is not a known IANA time zone") from None
     scheme = parts.scheme.lower()
     framing = _choice(table, "framing", FRAMINGS, where, None)
-    if framing is not None and scheme == "udp":
+    if framing is not None and scheme not in ("tcp", "tls"):
         raise where.error("framing", "applies to tcp:// and tls:// only")
     verify = table.get("verify", True)
     if not isinstance(verify, bool):
         raise where.error("verify", f"{verify!r} must be true or false")
     files = {k: _string(table, k, where) for k in ("ca_file", "cert_file", "key_file")}
-    if scheme != "tls":
+    if scheme not in _TLS_SCHEMES:
         for key, file_value in files.items():
             if file_value is not None:
-                raise where.error(key, "applies to tls:// only")
+                raise where.error(key, "applies to tls:// and relp+tls:// only")
         if "verify" in table:
-            raise where.error("verify", "applies to tls:// only")
+            raise where.error("verify", "applies to tls:// and relp+tls:// only")
     if files["key_file"] is not None and files["cert_file"] is None:
         raise where.error("key_file", "needs cert_file")
     action = Action(

@@ -33,6 +33,14 @@ from siemfmt.transport._base import (
     TransportStats,
     truncate_utf8,
 )
+from siemfmt.transport._relp import (
+    RELP_DEFAULT_PORTS,
+    RELPProtocolError,
+    RELPRefusedError,
+    RELPSender,
+    RELPStats,
+    RELPTLSSender,
+)
 from siemfmt.transport._tcp import TCPSender
 from siemfmt.transport._tls import TLSSender
 from siemfmt.transport._udp import UDPSender
@@ -46,6 +54,11 @@ __all__ = [
     "OnOversize",
     "Payload",
     "QueueFullError",
+    "RELPProtocolError",
+    "RELPRefusedError",
+    "RELPSender",
+    "RELPStats",
+    "RELPTLSSender",
     "Sender",
     "TCPSender",
     "TLSHandshakeError",
@@ -68,6 +81,9 @@ _INT_OPTIONS = {
     "keepalive_idle",
     "keepalive_interval",
     "keepalive_count",
+    "window",
+    "session_limit",
+    "max_rejects",
 }
 _FLOAT_OPTIONS = {
     "block_timeout",
@@ -76,6 +92,8 @@ _FLOAT_OPTIONS = {
     "backoff_base",
     "backoff_cap",
     "exit_timeout",
+    "ack_timeout",
+    "close_timeout",
 }
 _BOOL_OPTIONS = {"keepalive", "verify"}
 
@@ -96,19 +114,24 @@ def _coerce(name: str, value: str) -> Any:
     return value
 
 
-_CLASSES: dict[str, type[UDPSender] | type[TCPSender] | type[TLSSender]] = {
+_CLASSES: dict[str, type[UDPSender] | type[TCPSender] | type[RELPSender]] = {
     "udp": UDPSender,
     "tcp": TCPSender,
     "tls": TLSSender,
+    "relp": RELPSender,
+    "relp+tls": RELPTLSSender,
 }
+_PORTS = {**DEFAULT_PORTS, **RELP_DEFAULT_PORTS}
+_SCHEMES = "udp://, tcp://, tls://, relp:// or relp+tls://"
 
 
-def connect(url: str | None = None, /, **options: Any) -> UDPSender | TCPSender:
-    """A sender for ``udp://host:port``, ``tcp://host:port`` or ``tls://host:port``.
+def connect(url: str | None = None, /, **options: Any) -> UDPSender | TCPSender | RELPSender:
+    """A sender for ``udp://``, ``tcp://``, ``tls://``, ``relp://`` or ``relp+tls://`` ``host:port``.
 
-    Hosts may be names, IPv4 or ``[IPv6]`` literals; the port defaults to 514 (UDP, TCP) or 6514
-    (TLS). Options come as keywords or in the query string (``tcp://h:514?framing=octet-counting``);
-    keywords win. Without a URL give ``scheme``, ``host`` and optionally ``port`` as keywords.
+    Hosts may be names, IPv4 or ``[IPv6]`` literals; the port defaults to 514 (UDP, TCP), 6514
+    (TLS) or 2514 (RELP, which has no IANA port; rsyslog's documentation uses 2514). Options come as
+    keywords or in the query string (``tcp://h:514?framing=octet-counting``); keywords win. Without a
+    URL give ``scheme``, ``host`` and optionally ``port`` as keywords.
 
     Common: ``max_size``, ``on_oversize`` (``truncate``|``error``|``send``), ``write_timeout``,
     ``exit_timeout``. TCP/TLS: ``framing`` (``lf``|``octet-counting``), ``max_queue`` (10,000),
@@ -116,13 +139,16 @@ def connect(url: str | None = None, /, **options: Any) -> UDPSender | TCPSender:
     ``backoff_base`` (0.5 s), ``backoff_cap`` (30 s), ``max_batch_bytes``, ``keepalive``,
     ``keepalive_idle``/``_interval``/``_count``. TLS: ``ca_file``, ``ca_path``, ``cert_file``,
     ``key_file``, ``key_password``, ``verify``, ``server_hostname``, ``ssl_context``.
+    RELP (acknowledged delivery, docs/relp.md): ``window`` (128), ``ack_timeout``, ``close_timeout``,
+    ``session_limit``, ``max_rejects``, ``sequence`` (``sd``|``cef``), ``sender_id``, ``sequence_sd_id``,
+    and the TCP options but ``framing``; ``relp+tls`` also the TLS options.
     Nothing connects until the first message (or ``open()``).
     """
     if url is not None:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _CLASSES:
-            raise ValueError(f"url: {url!r} must start with udp://, tcp:// or tls://")
+            raise ValueError(f"url: {url!r} must start with {_SCHEMES}")
         if not parts.hostname:
             raise ValueError(f"url: {url!r} has no host")
         try:
@@ -135,16 +161,16 @@ def connect(url: str | None = None, /, **options: Any) -> UDPSender | TCPSender:
             if key in merged:
                 raise TypeError(f"{key}: give it in the URL or as a keyword without a URL, not both")
         host = parts.hostname
-        port = port or DEFAULT_PORTS[scheme]
+        port = port or _PORTS[scheme]
     else:
         merged = dict(options)
         scheme = str(merged.pop("scheme", "")).lower()
         if scheme not in _CLASSES:
-            raise ValueError(f"scheme: {scheme!r} must be udp, tcp or tls")
+            raise ValueError(f"scheme: {scheme!r} must be one of {', '.join(_CLASSES)}")
         if "host" not in merged:
             raise TypeError("connect() needs a URL or host=")
         host = str(merged.pop("host")).strip("[]")
-        port = merged.pop("port", DEFAULT_PORTS[scheme])
+        port = merged.pop("port", _PORTS[scheme])
     cls = _CLASSES[scheme]
     try:
         return cls(host, port, **merged)
