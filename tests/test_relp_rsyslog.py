@@ -14,10 +14,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+import siemfmt
 from siemfmt.transport import Sender, TLSHandshakeError, TransportError, connect
 from siemfmt.transport._relp import RELPSender, RELPTLSSender
 from tests.rsyslog_harness import Rsyslog, free_port, has_module, rsyslogd_path
@@ -221,3 +223,42 @@ def test_port_is_really_imrelp(rsyslog: RelpRsyslog) -> None:
         offers = b"relp_version=0\ncommands=syslog"
         sock.sendall(b"1 open %d %s\n" % (len(offers), offers))
         assert sock.recv(4096).startswith(b"1 rsp ")
+
+
+def test_siemfmt_send_over_relp_cli(rsyslog: RelpRsyslog, tmp_path: Path) -> None:
+    """The command takes relp:// wherever it takes a destination: every fixture alert arrives, in order."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ALERT_FILES, load_json
+
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text("".join(json.dumps(load_json(p)) + "\n" for p in ALERT_FILES), encoding="utf-8")
+    before = len(rsyslog.lines("relp"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "siemfmt",
+            "send",
+            "--to",
+            f"relp://127.0.0.1:{rsyslog.relp_port}",
+            "--format",
+            "cef",
+            "--header",
+            "rfc5424",
+            "--quiet",
+            str(alerts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    got = rsyslog.wait_lines("relp", before + len(ALERT_FILES))[before:]
+    clock = lambda: datetime(2026, 3, 10, 8, 15, 31, tzinfo=timezone.utc)  # noqa: E731
+    expected = [siemfmt.format_alert(load_json(p), "cef", header="rfc5424", clock=clock) for p in ALERT_FILES]
+    # The send time differs; everything after the RFC 5424 header must be identical, in order.
+    assert [line.decode().split(" ", 7)[7] for line in got] == [line.split(" ", 7)[7] for line in expected]
