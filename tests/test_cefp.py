@@ -30,7 +30,7 @@ def same_as_cefp(line: str) -> None:
     extension = dict(theirs["extension"])
     last = next(reversed(extension), None)
     if last is not None:  # cefp keeps the final value's trailing white space; CEF 1.2 (and we) do not
-        extension[last] = extension[last].rstrip(" \t\r\n")
+        extension[last] = extension[last].rstrip(" ")
     assert ours.as_dict() == extension
     assert len(ours.fields) == len(theirs["extension"])  # no key twice
 

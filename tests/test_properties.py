@@ -101,8 +101,9 @@ def expected_cef(a: Alert) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
             ext.append((f"{prefix}_ip", d.ip))
         if d and d.mac:
             ext.append((f"{prefix}_mac", d.mac))
-    # CEF 1.2: trailing white space of the final extension value is not preserved by readers.
-    ext.append(("cat", cef_ext(group_of(a)).rstrip(" \t\r\n")))
+    # CEF 1.2: trailing spaces of the final extension value are not preserved by readers (CR and LF
+    # are escaped on the wire, TAB became a space).
+    ext.append(("cat", cef_ext(group_of(a)).rstrip(" ")))
     return header, ext
 
 
