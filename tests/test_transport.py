@@ -141,7 +141,7 @@ def test_connect_query_options_and_keywords() -> None:
 @pytest.mark.parametrize(
     ("url", "options", "error", "text"),
     [
-        ("http://127.0.0.1:9", {}, ValueError, "udp://, tcp:// or tls://"),
+        ("http://127.0.0.1:9", {}, ValueError, "must start with udp://, tcp://"),
         ("tcp://:9", {}, ValueError, "no host"),
         ("tcp://127.0.0.1:99999", {}, ValueError, "99999"),
         ("tcp://127.0.0.1:9", {"framing": "crlf"}, ValueError, "framing"),
@@ -368,6 +368,25 @@ def test_on_full_drop_oldest_then_delivers_the_newest(make_receiver: ReceiverFac
         assert tx.flush(5)
         got = rx.wait_for(5)
     assert [r.raw for r in got] == [b"m3", b"m4", b"m5", b"m6", b"m7"]
+
+
+def test_on_full_drop_oldest_across_send_and_send_many(make_receiver: ReceiverFactory) -> None:
+    """Single messages and batches share the queue: every message is delivered once or counted dropped."""
+    port = closed_port()
+    sent = ["a0", "a1", "b0", "b1", "b2", "c0", "d0", "d1", "d2", "d3"]
+    with connect(f"tcp://127.0.0.1:{port}", max_queue=7, on_full="drop-oldest", **FAST) as tx:
+        tx.send("a0")
+        tx.send("a1")
+        tx.send_many(["b0", "b1", "b2"])
+        tx.send("c0")
+        tx.send_many(["d0", "d1", "d2", "d3"])
+        stats = tx.stats
+        assert stats.queued == 7 and stats.dropped == 3
+        rx = make_receiver("tcp", port=port)
+        assert tx.flush(5)
+        got = [r.raw.decode() for r in rx.wait_for(7)]
+    assert got == sorted(got, key=sent.index)  # in order, none twice
+    assert len(got) == 7 and got[-4:] == ["d0", "d1", "d2", "d3"]  # the oldest 3 went (a0 if not yet taken)
 
 
 def test_on_full_block_gives_up_after_block_timeout() -> None:
