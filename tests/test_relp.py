@@ -27,6 +27,8 @@ from siemfmt.transport._relp import (
     RELPSender,
     RELPStats,
     RELPTLSSender,
+    _plain_acks,
+    _syslog_frames,
 )
 from tests.tls_pki import PKI, have_openssl, make_pki
 
@@ -239,6 +241,20 @@ def test_reader_waits_for_incomplete_frames() -> None:
     assert reader.feed(b"\n") == [RELPFrame(12, "rsp", b"200 OK")]
 
 
+@pytest.mark.parametrize("first", [1, 2, 990, 999, 1000, 54_321, 899_999_900, 999_999_000])
+def test_batch_framing_is_the_plain_frame_format(first: int) -> None:
+    """The sender builds frames and the expected ack runs from cached parts; byte for byte they are
+    the plain ``TXNR syslog DATALEN DATA\\n`` / ``TXNR rsp 6 200 OK\\n`` (ref §5 Frame), across the
+    places where the TXNR gains a digit."""
+    msgs = [f"<14>1 - h a - - - {'é' * (i % 7)} m{i}".encode() for i in range(1500)]
+    for count in (1, 2, 11, 1000, 1500):
+        batch = msgs[:count]
+        assert _syslog_frames(first, batch) == b"".join(
+            b"%d syslog %d %s\n" % (first + i, len(m), m) for i, m in enumerate(batch)
+        )
+        assert _plain_acks(first, count) == b"".join(b"%d rsp 6 200 OK\n" % (first + i) for i in range(count))
+
+
 # --- options ----------------------------------------------------------------------------------------
 
 
@@ -332,6 +348,69 @@ def test_window_bounds_unacknowledged_frames(fake: Callable[..., FakeRELP]) -> N
         assert s.flush(10)
     assert server.max_outstanding == 8
     assert len(server.accepted) == 96
+
+
+def test_max_batch_bytes_splits_writes(fake: Callable[..., FakeRELP]) -> None:
+    server = fake()
+    msgs = lines(200)
+    with sender(server, window=64, max_batch_bytes=300) as s:
+        s.send_many(msgs[:100])
+        for m in msgs[100:]:
+            s.send(m)
+        assert s.flush(10)
+        stats = s.stats
+    assert server.accepted == [m.encode() for m in msgs]
+    assert (stats.sent, stats.acknowledged, stats.resent) == (200, 200, 0)
+    assert stats.bytes == sum(len(b"%d syslog %d %s\n" % (i + 2, len(m), m.encode())) for i, m in enumerate(msgs))
+    assert stats.writes >= 200 * 60 // 300  # about max_batch_bytes per write, not the whole window
+
+
+def test_acks_split_anywhere_in_the_stream(fake: Callable[..., FakeRELP]) -> None:
+    """Answers that arrive cut in the middle of a frame are still taken in order, none twice."""
+    carry: list[bytes] = []
+
+    def split(conn: Conn, txnr: int, command: str, data: bytes) -> bytes | None:
+        if command != "syslog":
+            return None
+        answer = b"".join(carry) + server.ack(conn, txnr, data)
+        carry.clear()
+        if txnr % 3 == 0:
+            time.sleep(0.005)  # let the client read the cut answer before the rest
+            cut = txnr % 11 + 1
+            carry.append(answer[-cut:])
+            return answer[:-cut]
+        return answer
+
+    server = fake(split)
+    msgs = lines(300)
+    with sender(server, window=3) as s:
+        for m in msgs:
+            s.send(m)
+        assert s.flush(10)
+        stats = s.stats
+    assert server.accepted == [m.encode() for m in msgs]
+    assert (stats.acknowledged, stats.in_flight, stats.failures, stats.resent) == (300, 0, 0, 0)
+
+
+def test_exact_stats_when_a_whole_window_is_resent(fake: Callable[..., FakeRELP]) -> None:
+    """Session 1 answers nothing and hangs up at the 10th frame: all 10 go again, counted once each."""
+
+    def hang_up_unanswered(conn: Conn, txnr: int, command: str, data: bytes) -> bytes | None:
+        if conn.no == 1 and command == "syslog":
+            return HANG_UP if txnr == 11 else NOTHING
+        return None
+
+    server = fake(hang_up_unanswered)
+    msgs = lines(10)
+    with sender(server, window=16) as s:
+        s.send_many(msgs)
+        assert s.flush(10)
+        stats = s.stats
+        assert s.unacknowledged() == []
+    assert server.accepted == [m.encode() for m in msgs]
+    assert [d for _, c, d in server.conns[0].frames if c == "syslog"] == server.accepted
+    assert (stats.sent, stats.resent, stats.acknowledged, stats.in_flight, stats.queued) == (10, 10, 10, 0, 0)
+    assert [f[0] for f in server.conns[1].frames[:-1]] == list(range(1, 12))  # new TXNRs, same order
 
 
 def test_thread_safe_sends_with_sequence(fake: Callable[..., FakeRELP]) -> None:

@@ -28,9 +28,11 @@ import threading
 import time
 import uuid
 import warnings
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate, repeat, starmap
 from typing import Any, Literal, NamedTuple
 
 from siemfmt.transport._base import (
@@ -84,9 +86,12 @@ _RFC5424_HEAD = re.compile(rb"<\d{1,3}>[1-9]\d{0,2} \S+ \S+ \S+ \S+ \S+ ")
 _SENDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # RFC 5424 §6.3.2: SD-ID is 1-32 PRINTUSASCII without '=', SP, ']', '"'.
 _SD_ID = re.compile(r"[\x21-\x7e]{1,32}")
-# ref §5 (wire): the usual answer stream, "N rsp 6 200 OK" frames only; acknowledged in one step.
-_PLAIN_ACKS = re.compile(rb"(?:\d{1,9} rsp 6 200 OK\n)+")
-_ACK_TXNR = re.compile(rb"(\d{1,9}) rsp 6 200 OK\n")
+# ref §5 (wire): the usual answer stream is "N rsp 6 200 OK" frames only; a run of them, in TXNR
+# order, is recognised by comparing it with the bytes those answers must be, and acknowledged at once.
+_ACK_TAIL = b" rsp 6 200 OK\n"
+# ref §5 Frame: TXNR SP "syslog" SP DATALEN SP and the LF trailer add at most 9 + 1 + 6 + 1 + 9 + 1 + 1
+# octets to a message.
+_SYSLOG_OVERHEAD = 28
 _WAKE = b"\0"
 _RECV = 65_536
 
@@ -186,6 +191,59 @@ class RELPFrameReader:
         return frames
 
 
+class _SyslogHead(dict[int, bytes]):
+    """``DATALEN -> b" syslog DATALEN "``, remembered for the sizes of ordinary syslog lines."""
+
+    def __missing__(self, size: int) -> bytes:
+        head = b" syslog %d " % size
+        if size < 16_384:
+            self[size] = head
+        return head
+
+
+_SYSLOG_HEADS = _SyslogHead()
+# TXNRs in decimal without formatting each one: the numbers below 1000, and 000-999 for the low digits.
+_DIGITS = tuple(b"%d" % n for n in range(1000))
+_DIGITS3 = tuple(b"%03d" % n for n in range(1000))
+
+
+def _txnr_runs(first: int, count: int) -> list[tuple[bytes, tuple[bytes, ...]]]:
+    """TXNRs ``first`` .. ``first + count - 1`` in decimal, as runs of (high digits, low digits) that
+    share their high digits: 999, 1000, 1001 is ``[(b"", (b"999",)), (b"1", (b"000", b"001"))]``."""
+    runs = []
+    end = first + count
+    while first < end:
+        high, low = divmod(first, 1000)
+        stop = min(1000, low + end - first)
+        runs.append((b"%d" % high, _DIGITS3[low:stop]) if high else (b"", _DIGITS[low:stop]))
+        first += stop - low
+    return runs
+
+
+def _syslog_frames(first: int, messages: list[bytes]) -> bytes:
+    """``messages`` as syslog frames with TXNRs from ``first`` on, back to back (ref §5 Frame:
+    TXNR SP "syslog" SP DATALEN SP DATA LF), joined in one step from cached parts."""
+    heads = list(map(_SYSLOG_HEADS.__getitem__, map(len, messages)))
+    parts: list[bytes] = []
+    at = 0
+    for high, lows in _txnr_runs(first, len(messages)):
+        n = len(lows)
+        run = [b"\n" + high] * (4 * n)  # the LF trailer of the frame before, and the high digits
+        run[1::4] = lows
+        run[2::4] = heads[at : at + n]
+        run[3::4] = messages[at : at + n]
+        parts += run
+        at += n
+    parts[0] = parts[0][1:]  # no frame before the first
+    parts.append(b"\n")
+    return b"".join(parts)
+
+
+def _plain_acks(first: int, count: int) -> bytes:
+    """What ``200 OK`` answers to TXNRs ``first`` .. ``first + count - 1`` are on the wire."""
+    return b"".join([high + (_ACK_TAIL + high).join(lows) + _ACK_TAIL for high, lows in _txnr_runs(first, count)])
+
+
 def _rsp_status(frame: RELPFrame) -> tuple[int, str, bytes]:
     """``rsp`` data as (status, human text, the rest) (ref §5 Commands: STATUS SP HUMAN-TEXT [LF DATA])."""
     first, _, rest = frame.data.partition(b"\n")
@@ -214,16 +272,13 @@ def _caller_level() -> int:
 # --- messages and the sequence tag ------------------------------------------------------------------
 
 
-class _Message:
-    """One message held until acknowledged: its bytes never change, whatever the resends."""
+class _Refused(bytes):
+    """A message the server answered ``500``: its bytes, and how many times it was refused.
 
-    __slots__ = ("data", "rejects", "sends", "txnr")
+    Messages are held as plain ``bytes`` (their TXNR follows from their place in the window); only a
+    refused one becomes a ``_Refused``, in place, so that the count survives the resends."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.txnr = 0
-        self.sends = 0
-        self.rejects = 0
+    rejects: int
 
 
 class _Tagged:
@@ -362,8 +417,12 @@ class RELPSender(Sender):
         self.ssl_context: ssl.SSLContext | None = None
         self.server_hostname: str | None = None
         self._cond = threading.Condition(self._lock)
-        self._pending: deque[_Message] = deque()  # not written in the current session, oldest first
-        self._unacked: deque[_Message] = deque()  # written in the current session, in TXNR order
+        self._pending: deque[bytes] = deque()  # not written in the current session, oldest first
+        # Written in the current session, in TXNR order: the first has TXNR _next_txnr - len(_unacked).
+        self._unacked: deque[bytes] = deque()
+        self._resend = 0  # the first _resend of _pending were written in an earlier session
+        self._idle = False  # the I/O thread waits on _cond for messages (only then does queueing notify)
+        self._blocked = 0  # producers waiting for room (on_full="block")
         self._stop = threading.Event()
         self._connect_lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -421,7 +480,7 @@ class RELPSender(Sender):
     def unacknowledged(self) -> list[bytes]:
         """Every message not acknowledged yet, in order (in flight first, then queued), as sent."""
         with self._lock:
-            return [m.data for m in self._unacked] + [m.data for m in self._pending]
+            return [bytes(m) if type(m) is _Refused else m for m in (*self._unacked, *self._pending)]
 
     def open(self, timeout: float | None = None) -> None:
         """Connect and open a RELP session now; raise instead of retrying later.
@@ -446,13 +505,67 @@ class RELPSender(Sender):
 
     def send(self, message: Payload) -> None:
         """Queue one message (``str`` as UTF-8, ``bytes`` as is); MessageError if it cannot be sent."""
-        self._check_usable()
-        self._enqueue([self._prepare(message)])
+        if self._closed or self._fatal is not None:
+            self._check_usable()
+        if type(message) is str and self.max_size is None:
+            try:
+                data = message.encode()
+            except UnicodeEncodeError:
+                data = self._encode(message)  # raises MessageError
+            if not data:
+                data = self._encode(message)  # raises MessageError
+        else:
+            data = self._encode(message)
+        if self.sequence is not None:
+            self._enqueue([_sequence_slot(data, self.sequence)])
+            return
+        if self._thread is None:
+            self._start_thread()
+        lock = self._lock
+        lock.acquire()  # not ``with``: on CPython 3.11, acquire/release in try/finally is cheaper
+        try:
+            pending = self._pending
+            queued = not self._closed and len(pending) + len(self._unacked) < self.max_queue
+            if queued:
+                pending.append(data)
+                wake = self._want_wake
+                if wake:
+                    self._want_wake = False
+                elif self._idle:
+                    self._cond.notify_all()
+        finally:
+            lock.release()
+        if not queued:
+            self._enqueue([data])  # closed meanwhile (raises), or full: on_full decides
+        elif wake:
+            self._wake()
 
     def send_many(self, messages: Iterable[Payload]) -> None:
         """Queue several messages in order; all are checked before any is queued."""
         self._check_usable()
-        self._enqueue([self._prepare(m) for m in messages])
+        items = messages if type(messages) is list else list(messages)
+        if not items:
+            return
+        if self.sequence is not None:
+            self._enqueue([self._prepare(m) for m in items])
+            return
+        datas = self._encode_all(items)
+        if self._thread is None:
+            self._start_thread()
+        with self._lock:
+            pending = self._pending
+            queued = not self._closed and len(pending) + len(self._unacked) + len(datas) <= self.max_queue
+            if queued:
+                pending.extend(datas)
+                wake = self._want_wake
+                if wake:
+                    self._want_wake = False
+                elif self._idle:
+                    self._cond.notify_all()
+        if not queued:
+            self._enqueue(list(datas))  # closed meanwhile (raises), or not room for all: on_full decides
+        elif wake:
+            self._wake()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the server has acknowledged every message given so far.
@@ -495,6 +608,7 @@ class RELPSender(Sender):
             self._dropped += left
             self._pending.clear()
             self._unacked.clear()
+            self._resend = 0
             self._cond.notify_all()
         self._disconnect(graceful=False)
         live.discard(self)
@@ -514,6 +628,19 @@ class RELPSender(Sender):
         data = self._encode(message)
         return data if self.sequence is None else _sequence_slot(data, self.sequence)
 
+    def _encode_all(self, items: list[Payload]) -> list[bytes]:
+        """The bytes of every message, all checked before any is queued; ``str`` messages that need
+        no truncation are encoded in one C loop, anything else message by message."""
+        if self.max_size is None:
+            try:
+                datas = list(map(str.encode, items))  # type: ignore[arg-type]
+            except (TypeError, UnicodeEncodeError):
+                pass  # bytes among them, or not encodable (_encode raises MessageError)
+            else:
+                if min(map(len, datas)):
+                    return datas
+        return [self._encode(m) for m in items]
+
     def _tag(self, item: _Tagged, n: int) -> bytes:
         if item.kind == "sd":
             sd = f'[{self.sequence_sd_id} n="{n}" sender="{self.sender_id}"]'
@@ -530,6 +657,7 @@ class RELPSender(Sender):
         deadline = None if self.block_timeout is None else time.monotonic() + self.block_timeout
         wake = False
         with self._cond:
+            self._check_open()
             try:
                 for item in items:
                     keep = True
@@ -540,6 +668,8 @@ class RELPSender(Sender):
                             self._dropped += 1
                             if self._pending:
                                 self._pending.popleft()
+                                if self._resend:
+                                    self._resend -= 1
                             else:
                                 keep = False
                             if not self._dropping:
@@ -551,7 +681,11 @@ class RELPSender(Sender):
                             raise QueueFullError(
                                 f"{self.url}: queue full ({self.max_queue} messages) for {self.block_timeout} s"
                             )
-                        self._cond.wait(remaining)
+                        self._blocked += 1
+                        try:
+                            self._cond.wait(remaining)
+                        finally:
+                            self._blocked -= 1
                         self._check_usable()
                     if keep:
                         if isinstance(item, _Tagged):
@@ -559,9 +693,10 @@ class RELPSender(Sender):
                             data = self._tag(item, self._seq)
                         else:
                             data = item
-                        self._pending.append(_Message(data))
+                        self._pending.append(data)
             finally:
-                self._cond.notify_all()
+                if self._idle:
+                    self._cond.notify_all()
                 if self._want_wake:
                     self._want_wake = False
                     wake = True
@@ -748,7 +883,11 @@ class RELPSender(Sender):
             while True:
                 with self._cond:
                     while not self._stop.is_set() and not self._pending and self._sock is None:
-                        self._cond.wait()
+                        self._idle = True
+                        try:
+                            self._cond.wait()
+                        finally:
+                            self._idle = False
                     if self._stop.is_set() and self._sock is None:
                         return
                 sock = self._connected()
@@ -770,40 +909,46 @@ class RELPSender(Sender):
                 if s is not None:
                     s.close()
 
-    def _fill(self, out: bytearray) -> None:
-        """Frame queued messages into ``out`` while the window has room (call with the lock held)."""
-        room = self.window - len(self._unacked)
+    def _fill(self, room: int) -> bytes:
+        """Frames for queued messages while the window has room, about ``room`` bytes of them at most
+        (the frame that crosses it included); call with the lock held.
+
+        The messages move from ``_pending`` to ``_unacked`` and take the next TXNRs, in order; the
+        frames are built in C loops (``starmap``, ``map``, ``join``), not message by message.
+        """
         pending, unacked = self._pending, self._unacked
-        txnr, limit, cap = self._next_txnr, self.session_limit, self.max_batch_bytes
-        sent = resent = size = 0
-        while room > 0 and pending and len(out) < cap and txnr <= limit:
-            msg = pending.popleft()
-            msg.txnr = txnr
-            data = msg.data
-            # ref §5 Frame: TXNR SP "syslog" SP DATALEN SP DATA LF, DATALEN in octets.
-            frame = b"%d syslog %d %s\n" % (txnr, len(data), data)
-            out += frame
-            size += len(frame)
-            unacked.append(msg)
-            if msg.sends:
-                resent += 1
-            else:
-                sent += 1
-            msg.sends += 1
-            txnr += 1
-            room -= 1
-        self._next_txnr = txnr
-        self._sent += sent
+        txnr = self._next_txnr
+        # ref §5 Window / TXNR rules: at most ``window`` unanswered, no TXNR above the session limit.
+        count = min(len(pending), self.window - len(unacked), self.session_limit + 1 - txnr)
+        if count <= 0 or room <= 0:
+            return b""
+        msgs = list(starmap(pending.popleft, repeat((), count)))
+        if count > 1 and sum(map(len, msgs)) + _SYSLOG_OVERHEAD * count > room:
+            # Up to about ``max_batch_bytes`` per write (the frame that crosses it included); the rest waits.
+            ends = list(accumulate([len(m) + _SYSLOG_OVERHEAD for m in msgs]))
+            keep = min(count, 1 + bisect_left(ends, room))
+            pending.extendleft(reversed(msgs[keep:]))
+            del msgs[keep:]
+            count = keep
+        block = _syslog_frames(txnr, msgs)
+        size = len(block)
+        unacked.extend(msgs)
+        self._next_txnr = txnr + count
+        resent = min(count, self._resend)
+        self._resend -= resent
         self._resent += resent
+        self._sent += count - resent
         self._bytes += size
         if not pending and self._dropping:
             self._dropping = False
+        return block
 
     def _serve(self, sock: socket.socket) -> None:
         """Run one session: write while the window has room, read answers, until it ends."""
         wake_r = self._wake_r
         assert wake_r is not None
-        out = bytearray()
+        out = b""  # frames not written yet (bytes: sent without a copy when the kernel takes them all)
+        cap = self.max_batch_bytes
         retry_len = 0  # an SSL write must be retried with the same length (SSL_write)
         self._acked_here = 0  # acks in this session: a session that made none backs off when it breaks
         poller = select.poll()
@@ -825,8 +970,9 @@ class RELPSender(Sender):
                         waiting_since = now  # the ack clock starts with the first frame in flight
                     if not out:
                         written_at = now  # the write clock starts with the first byte to write
-                    if not stopping:
-                        self._fill(out)
+                    if not stopping and len(out) < cap:
+                        block = self._fill(cap - len(out))
+                        out = out + block if out else block
                     idle = not out and not self._unacked
                     rollover = self._next_txnr > self.session_limit
                     more = bool(self._pending) and len(self._unacked) < self.window and not rollover
@@ -841,12 +987,12 @@ class RELPSender(Sender):
                 if out:
                     attempt = retry_len or len(out)
                     try:
-                        n = sock.send(out[:attempt])
+                        n = sock.send(out if attempt == len(out) else out[:attempt])
                     except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                         retry_len = attempt if ssl_sock is not None else 0
                     else:
                         retry_len = 0
-                        del out[:n]
+                        out = out[n:] if n < len(out) else b""
                         written_at = time.monotonic()
                         with self._lock:
                             self._writes += 1
@@ -887,6 +1033,7 @@ class RELPSender(Sender):
     def _read(self, sock: socket.socket) -> list[RELPFrame]:
         """Everything readable now, as frames; raises ConnectionResetError at EOF."""
         frames: list[RELPFrame] = []
+        reader = self._reader
         while True:
             try:
                 chunk = sock.recv(_RECV)
@@ -896,39 +1043,58 @@ class RELPSender(Sender):
                 if frames:  # answer what came before the EOF, then break
                     self._acked_here += self._answers(frames)
                 raise ConnectionResetError("the RELP server closed the connection")
-            if not (self._reader.pending or frames) and self._fast_acks(chunk):
-                pass
+            if reader.pending or frames:
+                frames += reader.feed(chunk)
             else:
-                frames += self._reader.feed(chunk)
+                # A run of plain acks up to the last LF, then (rarely) the start of the next frame.
+                cut = chunk.rfind(b"\n") + 1
+                if cut == len(chunk) and self._fast_acks(chunk):
+                    pass
+                elif cut and self._fast_acks(chunk[:cut]):
+                    frames += reader.feed(chunk[cut:])
+                else:
+                    frames += reader.feed(chunk)
             if len(chunk) < _RECV and not isinstance(sock, ssl.SSLSocket):
                 return frames
 
-    def _fast_acks(self, chunk: bytes) -> bool:
-        """Acknowledge a chunk made only of ``200 OK`` answers in TXNR order; False to take the slow path."""
-        if _PLAIN_ACKS.fullmatch(chunk) is None:
+    def _fast_acks(self, run: bytes) -> bool:
+        """Acknowledge ``run`` if it is exactly ``200 OK`` answers to the oldest frames in flight, in
+        TXNR order; False (nothing done) to take the frame-by-frame path."""
+        k = run.count(_ACK_TAIL)
+        if not k:
             return False
-        txnrs = [int(t) for t in _ACK_TXNR.findall(chunk)]
-        with self._cond:
+        with self._lock:
             unacked = self._unacked
-            k = len(txnrs)
-            # ref §5 Window: answers come in command order, so they must be the k oldest in flight.
-            if k > len(unacked) or txnrs[0] != unacked[0].txnr or txnrs[-1] != unacked[k - 1].txnr:
+            if k > len(unacked):
                 return False
-            if txnrs[-1] - txnrs[0] != k - 1 or txnrs != list(range(txnrs[0], txnrs[0] + k)):
+            # ref §5 Window: answers come in command order, so they answer the k oldest in flight.
+            first = self._next_txnr - len(unacked)
+            if run != _plain_acks(first, k):
                 return False
-            for _ in range(k):
-                unacked.popleft()
+            if k == len(unacked):
+                unacked.clear()
+            else:
+                deque(starmap(unacked.popleft, repeat((), k)), 0)
             self._acked += k
             self._backoff_step = 0
             self._retry_delay = 0.0
-            self._cond.notify_all()
+            self._notify_room()
         self._acked_here += k
         return True
+
+    def _notify_room(self) -> None:
+        """After acks (lock held): wake ``flush`` when nothing is left to write, and blocked producers
+        when a quarter of the queue is free, so that a producer faster than the server wakes once per
+        few windows, not once per answer."""
+        held = len(self._pending)
+        if not held or (self._blocked and self.max_queue - held - len(self._unacked) >= max(1, self.max_queue // 4)):
+            self._cond.notify_all()
 
     def _answers(self, frames: list[RELPFrame]) -> int:
         """Apply the server's frames: acks, ``500``, ``serverclose``; the number of acks."""
         acked = 0
         with self._cond:
+            unacked = self._unacked
             try:
                 for frame in frames:
                     if frame.command == "serverclose":
@@ -937,22 +1103,26 @@ class RELPSender(Sender):
                     if frame.command != "rsp":
                         raise RELPProtocolError(f"unexpected RELP command {frame.command!r} from the server")
                     # ref §5 Window: answers come in the order of the commands.
-                    if not self._unacked or frame.txnr != self._unacked[0].txnr:
-                        expected = self._unacked[0].txnr if self._unacked else "none"
+                    expected = self._next_txnr - len(unacked)
+                    if not unacked or frame.txnr != expected:
                         raise RELPProtocolError(
-                            f"rsp for transaction {frame.txnr}, expected {expected} (ref §5 Window)"
+                            f"rsp for transaction {frame.txnr}, expected {expected if unacked else 'none'}"
+                            " (ref §5 Window)"
                         )
                     # ref §5 (wire): imrelp answers a syslog frame with "200 OK".
                     status, text = (200, "OK") if frame.data == b"200 OK" else _rsp_status(frame)[:2]
                     if status == 200:
-                        self._unacked.popleft()
+                        unacked.popleft()
                         acked += 1
                         continue
                     if status == 500:
-                        msg = self._unacked[0]
+                        msg = unacked[0]
+                        if type(msg) is not _Refused:
+                            msg = unacked[0] = _Refused(msg)
+                            msg.rejects = 0
                         msg.rejects += 1
                         if msg.rejects >= self.max_rejects:
-                            self._unacked.popleft()
+                            unacked.popleft()
                             self._dropped += 1
                             self._rejected += 1
                             log.error(
@@ -960,7 +1130,7 @@ class RELPSender(Sender):
                                 self.url,
                                 msg.rejects,
                                 text,
-                                msg.data[:80],
+                                bytes(msg[:80]),
                             )
                         raise _SessionBroken(f"the RELP server answered 500 {text} to transaction {frame.txnr}")
                     raise RELPProtocolError(f"rsp {frame.txnr} has status {status}, neither 200 nor 500 (ref §5)")
@@ -975,9 +1145,10 @@ class RELPSender(Sender):
     def _break(self, exc: BaseException, acked_here: int) -> None:
         """ref §5 Retransmission: every unanswered command failed; send them again, in order, in a new session."""
         with self._cond:
-            again = list(self._unacked)
+            again = len(self._unacked)
+            self._pending.extendleft(reversed(self._unacked))
             self._unacked.clear()
-            self._pending.extendleft(reversed(again))
+            self._resend += again  # they go before the messages already waiting to be sent again
             self._failures += 1
             kept = len(self._pending)
             self._cond.notify_all()
@@ -989,7 +1160,7 @@ class RELPSender(Sender):
             self.url,
             exc,
             kept,
-            len(again),
+            again,
         )
         self._disconnect(graceful=False)
 
