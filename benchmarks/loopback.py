@@ -174,14 +174,16 @@ class RELPAcker:
     def _session(self, conn: socket.socket) -> None:
         buf = b""
         match = self.HEADER.match
+        scratch = bytearray(BUF)  # one reused buffer: a fresh 1 MiB per recv cost more than the sender
+        view = memoryview(scratch)
         while True:
             try:
-                chunk = conn.recv(BUF)
+                n = conn.recv_into(scratch)
             except OSError:
                 return
-            if not chunk:
+            if not n:
                 return
-            buf += chunk
+            buf += view[:n]
             pos, out = 0, []
             while (m := match(buf, pos)) is not None:
                 length = int(m[3])
