@@ -5,8 +5,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
+import random
 import socket
+import ssl
+import sys
 import threading
+import time
+import warnings
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,6 +102,73 @@ def check_positive(name: str, value: float | None, allow_none: bool = False) -> 
         raise ValueError(f"{name}: {value!r} must be a number above 0")
 
 
+def backoff_delay(step: int, base: float, cap: float) -> float:
+    """The wait before attempt ``step`` + 1: ``base`` doubling to ``cap``, less 0-25% jitter."""
+    # AWS Architecture Blog, "Exponential Backoff and Jitter" (2015): capped doubling, randomised.
+    return min(cap, base * 2.0 ** (step - 1)) * random.uniform(0.75, 1.0)
+
+
+def tune_socket(sock: socket.socket, keepalive: bool, idle: int, interval: int, count: int) -> None:
+    """TCP_NODELAY (the writer batches by itself) and keepalive, to notice a silently dead peer."""
+    # RFC 1122 §4.2.3.6 (keep-alives), §4.2.3.4 (Nagle); Linux tcp(7) TCP_KEEPIDLE/INTVL/CNT.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if not keepalive:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", count)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def tls_fatal(exc: ssl.SSLError) -> bool:
+    """Certificate and protocol failures will not heal by retrying; an EOF or a reset may."""
+    # Python ssl docs: SSLEOFError/SSLZeroReturnError/SSLSyscallError are the transport's, not TLS's verdict.
+    return not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this package (for ``warnings.warn``)."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def client_tls_context(
+    url: str,
+    *,
+    ca_file: str | os.PathLike[str] | None,
+    ca_path: str | os.PathLike[str] | None,
+    cert_file: str | os.PathLike[str] | None,
+    key_file: str | os.PathLike[str] | None,
+    key_password: str | None,
+    verify: bool,
+    ssl_context: ssl.SSLContext | None,
+) -> ssl.SSLContext:
+    """The client TLS context of the TLS and RELP/TLS senders (warns when verification is off)."""
+    if ssl_context is None:
+        # RFC 5425 §5: the client authenticates the server by its certificate (and host name).
+        ssl_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file, capath=ca_path)
+        if cert_file:
+            ssl_context.load_cert_chain(cert_file, key_file, key_password)
+        if not verify:
+            ssl_context.check_hostname = False
+            ssl_context.verify_mode = ssl.CERT_NONE
+    elif cert_file or ca_file or ca_path:
+        raise ValueError("ssl_context: give either a context or ca_file/ca_path/cert_file, not both")
+    # RFC 5425 §4.2 as updated by RFC 9662: TLS 1.2 at least.
+    ssl_context.minimum_version = max(ssl_context.minimum_version, ssl.TLSVersion.TLSv1_2)
+    if ssl_context.verify_mode == ssl.CERT_NONE:
+        text = f"{url}: TLS certificate verification is off; anyone on the path can read the messages"
+        warnings.warn(text, InsecureTransportWarning, stacklevel=caller_level())
+        log.warning("%s", text)
+    return ssl_context
+
+
 live: weakref.WeakSet[Sender] = weakref.WeakSet()
 _S = TypeVar("_S", bound="Sender")
 
@@ -161,16 +234,20 @@ class Sender:
     def stats(self) -> TransportStats:
         """A consistent snapshot of the counters."""
         with self._lock:
-            return TransportStats(
-                self._sent,
-                self._bytes,
-                self._dropped,
-                self._truncated,
-                self._reconnects,
-                self._failures,
-                self._queued_locked(),
-                self._writes,
-            )
+            return TransportStats(*self._counters_locked())
+
+    def _counters_locked(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """The ``TransportStats`` fields, in order; call with the lock held."""
+        return (
+            self._sent,
+            self._bytes,
+            self._dropped,
+            self._truncated,
+            self._reconnects,
+            self._failures,
+            self._queued_locked(),
+            self._writes,
+        )
 
     def _queued_locked(self) -> int:
         return 0
@@ -229,3 +306,140 @@ class Sender:
     def close(self, timeout: float | None = 5.0) -> None:
         """Flush for up to ``timeout`` seconds, then release the socket; what is left is dropped."""
         raise NotImplementedError
+
+
+class StreamSender(Sender):
+    """What the TCP, TLS and RELP senders share: the connection options, the state, flushing, and
+    reconnecting after the backoff delay. Subclasses set the fields below and ``_connect_attempt``."""
+
+    _attempt_text = "connect"  # the log's "cannot ..." for a failed attempt
+    _final_errors: tuple[type[BaseException], ...] = (TLSHandshakeError,)  # the attempt already stopped the sender
+    _retry_errors: tuple[type[BaseException], ...] = (OSError,)  # worth another attempt after the backoff
+    _cond: threading.Condition
+    _fatal: TransportError | None
+    _sock: socket.socket | None
+    _thread: threading.Thread | None
+    _stop: threading.Event
+    _connect_lock: threading.Lock
+    _ever_connected: bool
+    _backoff_step: int
+    _retry_delay: float
+
+    def _stream_options(
+        self,
+        first: tuple[tuple[str, int | float], ...] = (),
+        *,
+        max_queue: int,
+        on_full: OnFull,
+        block_timeout: float | None,
+        connect_timeout: float,
+        write_timeout: float,
+        backoff_base: float,
+        backoff_cap: float,
+        max_batch_bytes: int,
+        keepalive: bool,
+        keepalive_idle: int,
+        keepalive_interval: int,
+        keepalive_count: int,
+    ) -> None:
+        """Check (``first`` before them) and keep the queue, connection and keepalive options."""
+        for name, value in (
+            *first,
+            ("max_queue", max_queue),
+            ("connect_timeout", connect_timeout),
+            ("write_timeout", write_timeout),
+            ("backoff_base", backoff_base),
+            ("backoff_cap", backoff_cap),
+            ("max_batch_bytes", max_batch_bytes),
+            ("keepalive_idle", keepalive_idle),
+            ("keepalive_interval", keepalive_interval),
+            ("keepalive_count", keepalive_count),
+        ):
+            check_positive(name, value)
+        check_positive("block_timeout", block_timeout, allow_none=True)
+        self.max_queue = max_queue
+        self.on_full: OnFull = on_full
+        self.block_timeout = block_timeout
+        self.connect_timeout = connect_timeout
+        self.write_timeout = write_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_batch_bytes = max_batch_bytes
+        self.keepalive = keepalive
+        self.keepalive_idle = keepalive_idle
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+
+    @property
+    def state(self) -> str:
+        """``idle`` (never tried), ``connected``, ``disconnected`` (retrying), ``failed`` (for good), ``closed``."""
+        if self._closed:
+            return "closed"
+        if self._fatal is not None:
+            return "failed"
+        if self._sock is not None:
+            return "connected"
+        return "disconnected" if self._ever_connected or self._failures else "idle"
+
+    def _check_usable(self) -> None:
+        self._check_open()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _busy_locked(self) -> bool:
+        """Whether messages are still to be written (TCP) or acknowledged (RELP); lock held."""
+        raise NotImplementedError
+
+    def _wait_done(self, timeout: float | None) -> bool:
+        """``flush``: wait until not ``_busy_locked``; False on timeout, or at once when stopped."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._busy_locked():
+                if self._fatal is not None:
+                    return False
+                if self._thread is None or not self._thread.is_alive():
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def _back_off(self) -> None:
+        """After a failed attempt: wait ``backoff_base`` doubling to ``backoff_cap``, less 0-25% jitter."""
+        self._backoff_step += 1
+        self._retry_delay = backoff_delay(self._backoff_step, self.backoff_base, self.backoff_cap)
+
+    def _tune(self, sock: socket.socket) -> None:
+        tune_socket(sock, self.keepalive, self.keepalive_idle, self.keepalive_interval, self.keepalive_count)
+
+    def _connect_attempt(self, timeout: float) -> socket.socket:
+        """A new connection ready for messages (TCP: connected, TLS: handshaken, RELP: session open)."""
+        raise NotImplementedError
+
+    def _install(self, sock: socket.socket) -> socket.socket:
+        raise NotImplementedError
+
+    def _connected(self) -> socket.socket | None:
+        """The current socket, or a new connection after the backoff delay; None if none was made."""
+        if self._sock is not None:
+            return self._sock
+        if self._retry_delay and self._stop.wait(self._retry_delay):
+            return None
+        with self._connect_lock:
+            if self._sock is not None:
+                return self._sock
+            try:
+                sock = self._connect_attempt(self.connect_timeout)
+            except self._final_errors:
+                return None
+            except self._retry_errors as exc:
+                self._back_off()
+                with self._lock:
+                    self._failures += 1
+                self.last_error = exc
+                log.warning(
+                    "%s: cannot %s: %s; retrying in %.2f s", self.url, self._attempt_text, exc, self._retry_delay
+                )
+                return None
+            return self._install(sock)

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import select
 import socket
 import ssl
-import sys
 import threading
 import time
 import uuid
-import warnings
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
@@ -36,20 +33,20 @@ from itertools import accumulate, repeat, starmap
 from typing import Any, Literal, NamedTuple
 
 from siemfmt.transport._base import (
-    InsecureTransportWarning,
     MessageError,
     OnFull,
     OnOversize,
     Payload,
     QueueFullError,
-    Sender,
+    StreamSender,
     TLSHandshakeError,
     TransportError,
     TransportStats,
     check_choice,
-    check_positive,
+    client_tls_context,
     live,
     log,
+    tls_fatal,
 )
 
 __all__ = [
@@ -253,22 +250,6 @@ def _rsp_status(frame: RELPFrame) -> tuple[int, str, bytes]:
     return int(code), text.decode("utf-8", "replace"), rest
 
 
-def _tls_fatal(exc: ssl.SSLError) -> bool:
-    """Certificate and protocol failures will not heal by retrying; an EOF or a reset may."""
-    return not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError))
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside this package (for ``warnings.warn``)."""
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 # --- messages and the sequence tag ------------------------------------------------------------------
 
 
@@ -315,7 +296,7 @@ def _sequence_slot(data: bytes, kind: SequenceTag) -> _Tagged:
 # --- the sender -------------------------------------------------------------------------------------
 
 
-class RELPSender(Sender):
+class RELPSender(StreamSender):
     """Syslog over RELP through a bounded queue and one I/O thread; see the module docstring.
 
     Options (besides TCP's ``max_size``, ``on_oversize``, ``max_queue``, ``on_full``, ``block_timeout``,
@@ -328,6 +309,9 @@ class RELPSender(Sender):
     """
 
     scheme = "relp"
+    _attempt_text = "open a RELP session"
+    _final_errors = (TLSHandshakeError, RELPRefusedError)
+    _retry_errors = (OSError, RELPProtocolError)
 
     def __init__(
         self,
@@ -364,24 +348,27 @@ class RELPSender(Sender):
             sequence = None
         if sequence is not None:
             check_choice("sequence", sequence, ("sd", "cef"))
-        for name, value in (
-            ("window", window),
-            ("ack_timeout", ack_timeout),
-            ("close_timeout", close_timeout),
-            ("session_limit", session_limit),
-            ("max_rejects", max_rejects),
-            ("max_queue", max_queue),
-            ("connect_timeout", connect_timeout),
-            ("write_timeout", write_timeout),
-            ("backoff_base", backoff_base),
-            ("backoff_cap", backoff_cap),
-            ("max_batch_bytes", max_batch_bytes),
-            ("keepalive_idle", keepalive_idle),
-            ("keepalive_interval", keepalive_interval),
-            ("keepalive_count", keepalive_count),
-        ):
-            check_positive(name, value)
-        check_positive("block_timeout", block_timeout, allow_none=True)
+        self._stream_options(
+            (
+                ("window", window),
+                ("ack_timeout", ack_timeout),
+                ("close_timeout", close_timeout),
+                ("session_limit", session_limit),
+                ("max_rejects", max_rejects),
+            ),
+            max_queue=max_queue,
+            on_full=on_full,
+            block_timeout=block_timeout,
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_batch_bytes=max_batch_bytes,
+            keepalive=keepalive,
+            keepalive_idle=keepalive_idle,
+            keepalive_interval=keepalive_interval,
+            keepalive_count=keepalive_count,
+        )
         for name, number in (("window", window), ("session_limit", session_limit), ("max_rejects", max_rejects)):
             if isinstance(number, bool) or not isinstance(number, int):
                 raise ValueError(f"{name}: {number!r} must be a whole number")
@@ -402,18 +389,6 @@ class RELPSender(Sender):
         self.sequence: SequenceTag | None = sequence
         self.sender_id = sender_id
         self.sequence_sd_id = sequence_sd_id
-        self.max_queue = max_queue
-        self.on_full: OnFull = on_full
-        self.block_timeout = block_timeout
-        self.connect_timeout = connect_timeout
-        self.write_timeout = write_timeout
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_batch_bytes = max_batch_bytes
-        self.keepalive = keepalive
-        self.keepalive_idle = keepalive_idle
-        self.keepalive_interval = keepalive_interval
-        self.keepalive_count = keepalive_count
         self.ssl_context: ssl.SSLContext | None = None
         self.server_hostname: str | None = None
         self._cond = threading.Condition(self._lock)
@@ -447,29 +422,11 @@ class RELPSender(Sender):
     # --- public -----------------------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """``idle`` (never tried), ``connected``, ``disconnected`` (retrying), ``failed`` (for good), ``closed``."""
-        if self._closed:
-            return "closed"
-        if self._fatal is not None:
-            return "failed"
-        if self._sock is not None:
-            return "connected"
-        return "disconnected" if self._ever_connected or self._failures else "idle"
-
-    @property
     def stats(self) -> RELPStats:
         """A consistent snapshot of the counters."""
         with self._lock:
             return RELPStats(
-                self._sent,
-                self._bytes,
-                self._dropped,
-                self._truncated,
-                self._reconnects,
-                self._failures,
-                len(self._pending),
-                self._writes,
+                *self._counters_locked(),
                 self._acked,
                 self._resent,
                 len(self._unacked),
@@ -492,7 +449,7 @@ class RELPSender(Sender):
         with self._connect_lock:
             if self._sock is None:
                 try:
-                    sock = self._open_session(self.connect_timeout if timeout is None else timeout)
+                    sock = self._connect_attempt(self.connect_timeout if timeout is None else timeout)
                 except (TLSHandshakeError, RELPRefusedError):
                     raise
                 except (OSError, RELPProtocolError) as exc:
@@ -573,18 +530,13 @@ class RELPSender(Sender):
         False when ``timeout`` passed first, or at once when the sender is closed or failed for good
         with messages left; ``unacknowledged()`` and ``stats.in_flight`` tell what is still out.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._unacked:
-                if self._fatal is not None:
-                    return False
-                if self._thread is None or not self._thread.is_alive():
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+        return self._wait_done(timeout)
+
+    def _busy_locked(self) -> bool:
+        return bool(self._pending or self._unacked)
+
+    def _queued_locked(self) -> int:
+        return len(self._pending)
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Wait up to ``timeout`` s for every acknowledgement, then end the session with ``close``.
@@ -618,11 +570,6 @@ class RELPSender(Sender):
             log.info("%s: closed", self.url)
 
     # --- queueing ---------------------------------------------------------------------------------
-
-    def _check_usable(self) -> None:
-        self._check_open()
-        if self._fatal is not None:
-            raise self._fatal
 
     def _prepare(self, message: Payload) -> bytes | _Tagged:
         data = self._encode(message)
@@ -720,12 +667,6 @@ class RELPSender(Sender):
 
     # --- connecting -------------------------------------------------------------------------------
 
-    def _back_off(self) -> None:
-        """Same policy as the TCP sender: ``backoff_base`` doubling to ``backoff_cap``, less 0-25% jitter."""
-        self._backoff_step += 1
-        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** (self._backoff_step - 1))
-        self._retry_delay = delay * random.uniform(0.75, 1.0)
-
     def _fail(self, error: TransportError) -> None:
         """Stop for good: ``open``/``send`` raise ``error`` from now on, ``flush`` returns False."""
         with self._cond:
@@ -734,28 +675,6 @@ class RELPSender(Sender):
             self._cond.notify_all()
         self.last_error = error
         log.error("%s", error)
-
-    def _connected(self) -> socket.socket | None:
-        """The session's socket, or a new session after the backoff delay; None if none was opened."""
-        if self._sock is not None:
-            return self._sock
-        if self._retry_delay and self._stop.wait(self._retry_delay):
-            return None
-        with self._connect_lock:
-            if self._sock is not None:
-                return self._sock
-            try:
-                sock = self._open_session(self.connect_timeout)
-            except (TLSHandshakeError, RELPRefusedError):
-                return None
-            except (OSError, RELPProtocolError) as exc:
-                self._back_off()
-                with self._lock:
-                    self._failures += 1
-                self.last_error = exc
-                log.warning("%s: cannot open a RELP session: %s; retrying in %.2f s", self.url, exc, self._retry_delay)
-                return None
-            return self._install(sock)
 
     def _install(self, sock: socket.socket) -> socket.socket:
         with self._cond:
@@ -779,7 +698,7 @@ class RELPSender(Sender):
             % __version__.encode("ascii")
         )
 
-    def _open_session(self, timeout: float) -> socket.socket:
+    def _connect_attempt(self, timeout: float) -> socket.socket:
         """Connect, handshake (TLS), send ``open`` with TXNR 1 and read its answer; the socket, blocking."""
         deadline = time.monotonic() + timeout
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
@@ -832,21 +751,6 @@ class RELPSender(Sender):
             raise error
         self.peer_software = offers.get(b"relp_software", b"").decode("utf-8", "replace")
 
-    def _tune(self, sock: socket.socket) -> None:
-        """TCP_NODELAY (the I/O thread batches by itself) and keepalive, as the TCP sender does."""
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if not self.keepalive:
-            return
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (
-            ("TCP_KEEPIDLE", self.keepalive_idle),
-            ("TCP_KEEPINTVL", self.keepalive_interval),
-            ("TCP_KEEPCNT", self.keepalive_count),
-        ):
-            option = getattr(socket, name, None)
-            if option is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, option, value)
-
     def _wrap(self, sock: socket.socket, timeout: float) -> socket.socket:
         """ref §4: RELP/TLS is TLS from the first byte (no starttls); plain RELP returns the socket."""
         if self.ssl_context is None:
@@ -855,7 +759,7 @@ class RELPSender(Sender):
         try:
             return self.ssl_context.wrap_socket(sock, server_hostname=self.server_hostname)
         except ssl.SSLError as exc:
-            if not _tls_fatal(exc):
+            if not tls_fatal(exc):
                 raise
             error = TLSHandshakeError(f"{self.url}: TLS handshake failed: {exc}")
             error.__cause__ = exc
@@ -1213,19 +1117,13 @@ class RELPTLSSender(RELPSender):
     ) -> None:
         super().__init__(host, port, **options)
         self.server_hostname = server_hostname or host
-        if ssl_context is None:
-            # RFC 5425 §5 practice, as TLSSender: the client authenticates the server's certificate and name.
-            ssl_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file, capath=ca_path)
-            if cert_file:
-                ssl_context.load_cert_chain(cert_file, key_file, key_password)
-            if not verify:
-                ssl_context.check_hostname = False
-                ssl_context.verify_mode = ssl.CERT_NONE
-        elif cert_file or ca_file or ca_path:
-            raise ValueError("ssl_context: give either a context or ca_file/ca_path/cert_file, not both")
-        ssl_context.minimum_version = max(ssl_context.minimum_version, ssl.TLSVersion.TLSv1_2)
-        if ssl_context.verify_mode == ssl.CERT_NONE:
-            text = f"{self.url}: TLS certificate verification is off; anyone on the path can read the messages"
-            warnings.warn(text, InsecureTransportWarning, stacklevel=_caller_level())
-            log.warning("%s", text)
-        self.ssl_context = ssl_context
+        self.ssl_context = client_tls_context(
+            self.url,
+            ca_file=ca_file,
+            ca_path=ca_path,
+            cert_file=cert_file,
+            key_file=key_file,
+            key_password=key_password,
+            verify=verify,
+            ssl_context=ssl_context,
+        )

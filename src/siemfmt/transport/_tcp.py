@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import select
 import socket
 import ssl
@@ -24,11 +23,10 @@ from siemfmt.transport._base import (
     OnOversize,
     Payload,
     QueueFullError,
-    Sender,
+    StreamSender,
     TLSHandshakeError,
     TransportError,
     check_choice,
-    check_positive,
     live,
     log,
 )
@@ -99,7 +97,7 @@ def peer_closed(sock: socket.socket, timeout: float) -> bool:
             sock.settimeout(timeout)
 
 
-class TCPSender(Sender):
+class TCPSender(StreamSender):
     """Syslog over TCP (RFC 6587) through a bounded queue and one writer thread.
 
     ``send`` frames the message in the caller's thread (so a bad message raises there) and queues it.
@@ -137,32 +135,21 @@ class TCPSender(Sender):
         # RFC 6587 §3.4.1 octet counting or §3.4.2 non-transparent framing with an LF trailer.
         check_choice("framing", framing, ("lf", "octet-counting"))
         check_choice("on_full", on_full, ("block", "drop-oldest", "error"))
-        for name, value in (
-            ("max_queue", max_queue),
-            ("connect_timeout", connect_timeout),
-            ("write_timeout", write_timeout),
-            ("backoff_base", backoff_base),
-            ("backoff_cap", backoff_cap),
-            ("max_batch_bytes", max_batch_bytes),
-            ("keepalive_idle", keepalive_idle),
-            ("keepalive_interval", keepalive_interval),
-            ("keepalive_count", keepalive_count),
-        ):
-            check_positive(name, value)
-        check_positive("block_timeout", block_timeout, allow_none=True)
+        self._stream_options(
+            max_queue=max_queue,
+            on_full=on_full,
+            block_timeout=block_timeout,
+            connect_timeout=connect_timeout,
+            write_timeout=write_timeout,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            max_batch_bytes=max_batch_bytes,
+            keepalive=keepalive,
+            keepalive_idle=keepalive_idle,
+            keepalive_interval=keepalive_interval,
+            keepalive_count=keepalive_count,
+        )
         self.framing: Framing = framing
-        self.max_queue = max_queue
-        self.on_full: OnFull = on_full
-        self.block_timeout = block_timeout
-        self.connect_timeout = connect_timeout
-        self.write_timeout = write_timeout
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_batch_bytes = max_batch_bytes
-        self.keepalive = keepalive
-        self.keepalive_idle = keepalive_idle
-        self.keepalive_interval = keepalive_interval
-        self.keepalive_count = keepalive_count
         self._frame: Callable[[bytes], bytes] = frame_lf if framing == "lf" else frame_octet_counting
         self._cond = threading.Condition(self._lock)
         self._octets = framing == "octet-counting"
@@ -189,17 +176,6 @@ class TCPSender(Sender):
 
     # --- public -----------------------------------------------------------------------------------
 
-    @property
-    def state(self) -> str:
-        """``idle`` (never tried), ``connected``, ``disconnected`` (retrying), ``failed`` (for good), ``closed``."""
-        if self._closed:
-            return "closed"
-        if self._fatal is not None:
-            return "failed"
-        if self._sock is not None:
-            return "connected"
-        return "disconnected" if self._ever_connected or self._failures else "idle"
-
     def open(self, timeout: float | None = None) -> None:
         """Connect (and for TLS, handshake) now; raise TransportError on failure instead of retrying.
 
@@ -210,7 +186,7 @@ class TCPSender(Sender):
             if self._sock is not None:
                 return
             try:
-                sock = self._connect(self.connect_timeout if timeout is None else timeout)
+                sock = self._connect_attempt(self.connect_timeout if timeout is None else timeout)
             except TLSHandshakeError:
                 raise
             except OSError as exc:
@@ -289,18 +265,10 @@ class TCPSender(Sender):
         True when nothing is left; False when ``timeout`` passed first, or at once when the sender is
         closed or failed for good with messages left (``state``, ``last_error`` and the log say why).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._held or self._inflight:
-                if self._fatal is not None:
-                    return False
-                if self._thread is None or not self._thread.is_alive():
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+        return self._wait_done(timeout)
+
+    def _busy_locked(self) -> bool:
+        return bool(self._held or self._inflight)
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Flush for up to ``timeout`` seconds, stop the writer, close the socket (TLS: close_notify).
@@ -342,11 +310,6 @@ class TCPSender(Sender):
             log.info("%s: closed", self.url)
 
     # --- queueing ---------------------------------------------------------------------------------
-
-    def _check_usable(self) -> None:
-        self._check_open()
-        if self._fatal is not None:
-            raise self._fatal
 
     def _frame_one(self, message: Payload) -> bytes:
         data = self._encode(message)
@@ -557,34 +520,6 @@ class TCPSender(Sender):
         if not pending and self._dropping:
             self._dropping = False
 
-    def _back_off(self) -> None:
-        """After a failed attempt: wait ``backoff_base`` doubling to ``backoff_cap``, less 0-25% jitter."""
-        self._backoff_step += 1
-        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** (self._backoff_step - 1))
-        self._retry_delay = delay * random.uniform(0.75, 1.0)
-
-    def _connected(self) -> socket.socket | None:
-        """The current socket, or a new connection after the backoff delay; None if none was made."""
-        if self._sock is not None:
-            return self._sock
-        if self._retry_delay and self._stop.wait(self._retry_delay):
-            return None
-        with self._connect_lock:
-            if self._sock is not None:
-                return self._sock
-            try:
-                sock = self._connect(self.connect_timeout)
-            except TLSHandshakeError:
-                return None
-            except OSError as exc:
-                self._back_off()
-                with self._lock:
-                    self._failures += 1
-                self.last_error = exc
-                log.warning("%s: cannot connect: %s; retrying in %.2f s", self.url, exc, self._retry_delay)
-                return None
-            return self._install(sock)
-
     def _install(self, sock: socket.socket) -> socket.socket:
         with self._lock:
             self._sock = sock
@@ -596,7 +531,7 @@ class TCPSender(Sender):
         log.info("%s: %s", self.url, "reconnected" if again else "connected")
         return sock
 
-    def _connect(self, timeout: float) -> socket.socket:
+    def _connect_attempt(self, timeout: float) -> socket.socket:
         """A new connected socket (TLS: after the handshake); raises OSError."""
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         try:
@@ -607,21 +542,6 @@ class TCPSender(Sender):
             raise
         sock.settimeout(self.write_timeout)
         return sock
-
-    def _tune(self, sock: socket.socket) -> None:
-        """TCP_NODELAY (the writer batches by itself) and keepalive, to notice a silently dead peer."""
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if not self.keepalive:
-            return
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (
-            ("TCP_KEEPIDLE", self.keepalive_idle),
-            ("TCP_KEEPINTVL", self.keepalive_interval),
-            ("TCP_KEEPCNT", self.keepalive_count),
-        ):
-            option = getattr(socket, name, None)
-            if option is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
     def _wrap(self, sock: socket.socket, timeout: float) -> socket.socket:
         """Plain TCP: the socket itself. TLS overrides this with the handshake."""
