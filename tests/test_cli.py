@@ -168,3 +168,87 @@ def test_usage_errors_are_fatal_exit_1() -> None:
     result = run("format", "--profile", "nope")
     assert result.returncode == 1
     assert "invalid choice: 'nope'" in result.stderr
+
+
+# --- review fixes: bad input never crashes a run and is never dropped silently ----------------------
+
+VALID = json.dumps(REFERENCE)
+
+
+def test_non_string_severity_is_rejected_not_a_crash() -> None:
+    bad = json.dumps({**REFERENCE, "severity": ["Major"]})
+    result = run("format", "--header", "none", stdin=f"{bad}\n{VALID}\n")
+    assert result.returncode == 2
+    assert "severity: ['Major'] is not a severity" in result.stderr
+    assert "read 2, written 1, rejected 1" in result.stderr
+
+
+def test_times_no_zone_can_show_are_rejected() -> None:
+    lines = [json.dumps({**REFERENCE, "time": t}) for t in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")]
+    result = run("format", "--tz", "America/New_York", stdin="\n".join([*lines, VALID]) + "\n")
+    assert result.returncode == 2
+    assert result.stderr.count("is out of range") == 2
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_huge_numbers_and_bad_utf8_are_rejected_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(('{"time": ' + "1" * 5000 + "}\n").encode() + b'{"title": "\xff"}\n' + (VALID + "\n").encode())
+    rejects = tmp_path / "rejects.jsonl"
+    result = run("format", "--rejects", str(rejects), str(path))
+    assert result.returncode == 2
+    assert f"{path}:1: rejected: not JSON" in result.stderr
+    assert f"{path}:2: rejected: not UTF-8 (byte 0xff) at column 12" in result.stderr
+    assert "read 3, written 1, rejected 2" in result.stderr
+    assert rejects.read_bytes().splitlines()[1] == b'{"title": "\xff"}'  # written back byte for byte
+
+
+def test_lists_inside_records_are_not_taken_for_alert_lists() -> None:
+    no_title = {k: v for k, v in REFERENCE.items() if k != "title"}
+    lines = [json.dumps({**no_title, "tags": [{"a": 1}]}), "[]", json.dumps({"alerts": []})]
+    result = run("format", "--header", "none", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 2
+    assert "title: is required" in result.stderr
+    assert result.stderr.count("empty alert list") == 2
+    assert "read 3, written 0, rejected 3" in result.stderr
+
+
+def test_text_after_a_json_array_is_reported() -> None:
+    result = run("format", "--header", "none", stdin=f"[{VALID}]\n{VALID}\n")
+    assert result.returncode == 2
+    assert "extra data after the array" in result.stderr
+    assert "read 2, written 1, rejected 1" in result.stderr
+
+
+def test_bad_rejects_path_is_fatal_before_anything_is_read() -> None:
+    result = run("format", "--rejects", "/nonexistent/dir/rejects", stdin=VALID + "\n")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "--rejects /nonexistent/dir/rejects" in result.stderr
+
+
+def test_parse_reports_bad_utf8_lines_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "lines.log"
+    path.write_bytes(b"\xff bad\n" + EXPECTED["cef"].encode() + b"\n")
+    result = run("parse", str(path))
+    assert result.returncode == 0
+    assert f"{path}:1: malformed: not UTF-8 (byte 0xff)" in result.stderr
+    assert json.loads(result.stdout)["format"] == "cef"
+
+
+def test_listen_interrupted_before_count_exits_0() -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siemfmt", "listen", "--udp", "0", "--count", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    assert proc.stderr is not None
+    while "udp://" not in (line := proc.stderr.readline()):  # wait until it listens
+        assert line and time.monotonic() < deadline, "listen did not start"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 0

@@ -191,3 +191,22 @@ def test_clock_is_not_read_without_a_header() -> None:
 def test_leef_delimiters_that_occur_in_addresses_and_times_are_refused(delimiter: str) -> None:
     with pytest.raises(ValueError, match="leef_delimiter"):
         siemfmt.format_alert(REFERENCE, "leef", leef_version="2.0", leef_delimiter=delimiter, clock=fixed_clock())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("tz", None),
+        ("tz", 5),
+        ("pad_day", "no"),
+        ("infer_group", "yes"),
+        ("cef_header_space", 1),
+        ("leef_delimiter", "\x00"),
+    ],
+)
+def test_option_types_are_checked(option: str, value: object) -> None:
+    options: dict[str, Any] = {option: value}
+    if option == "leef_delimiter":
+        options["leef_version"] = "2.0"
+    with pytest.raises(ValueError, match=option):
+        siemfmt.format_alert(REFERENCE, "leef", clock=fixed_clock(), **options)

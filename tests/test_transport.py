@@ -610,3 +610,8 @@ def test_program_exit_writes_what_is_queued(make_receiver: ReceiverFactory) -> N
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=30)
     got = rx.wait_for(1000)
     assert [r.raw for r in got] == [f"at exit {i}".encode() for i in range(1000)]
+
+
+def test_explicit_port_zero_is_refused_not_defaulted() -> None:
+    with pytest.raises(ValueError, match="port"):
+        connect("udp://127.0.0.1:0")

@@ -36,7 +36,7 @@ from siemfmt.forwarding import (
     load_config,
     loads_config,
 )
-from siemfmt.inputs import read_records
+from siemfmt.inputs import read_records, utf8_error
 from siemfmt.model import Alert, load_alert, parse_time
 from siemfmt.transport import Sender, TransportError, connect
 
@@ -75,18 +75,22 @@ class Counts:
 
 
 class Rejects:
-    """Writes rejected records verbatim to ``--rejects FILE`` (opened on the first rejection)."""
+    """Writes rejected records verbatim to ``--rejects FILE``, opened before any input is read so that a
+    bad path is a fatal error up front, not in the middle of a run."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self._stream: IO[str] | None = None
+        if path is not None:
+            try:
+                # surrogateescape: a line that was not UTF-8 is written back byte for byte
+                self._stream = open(path, "w", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+            except OSError as exc:
+                raise Fatal(f"--rejects {path}: {exc.strerror or exc}") from None
 
     def write(self, text: str) -> None:
-        if self.path is None:
-            return
-        if self._stream is None:
-            self._stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self._stream.write(text.replace("\n", " ") + "\n")
+        if self._stream is not None:
+            self._stream.write(text.replace("\n", " ") + "\n")
 
     def close(self) -> None:
         if self._stream is not None:
@@ -102,10 +106,13 @@ def _sources(files: Sequence[str]) -> Iterator[tuple[str, IO[str]]]:
     """(name, stream) for each file, ``-`` being stdin; each file is opened only when its turn comes."""
     for path in files:
         if path == "-":
+            # Bytes that are not UTF-8 become lone surrogates, reported per line (inputs.utf8_error).
+            if isinstance(sys.stdin, io.TextIOWrapper):
+                sys.stdin.reconfigure(errors="surrogateescape")
             yield "<stdin>", sys.stdin
             continue
         try:
-            stream = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+            stream = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise Fatal(f"{path}: {exc.strerror or exc}") from None
         with stream:
@@ -477,6 +484,9 @@ def _parse(args: argparse.Namespace) -> int:
                 continue
             read += 1
             try:
+                bad = utf8_error(line)
+                if bad is not None:
+                    raise ParseError(bad[0], bad[1])
                 message = parse(line)
                 if args.strict and message.format == "raw":
                     raise ValueError("not a text, object, CEF, LEEF or RFC 5424 SD message")
@@ -543,7 +553,7 @@ def _listen(args: argparse.Namespace) -> int:
                         break
             time.sleep(0.02)
     except _Stop:
-        pass
+        return 0  # SIGINT/SIGTERM: a normal end, whatever has arrived (docs/cli.md)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

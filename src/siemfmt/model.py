@@ -147,6 +147,22 @@ def parse_time(value: object) -> datetime:
     return result
 
 
+# One day inside datetime's range at each end, so the instant can be shown in any time zone (±26 h).
+_EARLIEST = datetime(1, 1, 3, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 12, 29, tzinfo=timezone.utc)
+
+
+def _in_range(instant: datetime) -> datetime:
+    """The instant in UTC, if every time zone can show it; else a ValueError naming the rule."""
+    try:
+        utc = instant.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not _EARLIEST <= utc <= _LATEST:
+        raise ValueError("is out of range (0001-01-03 to 9999-12-29 UTC, so every time zone can show it)")
+    return utc
+
+
 def _from_epoch(number: float) -> datetime:
     seconds = number if abs(number) < _EPOCH_SECONDS_BELOW else number / 1000
     try:
@@ -271,7 +287,7 @@ class Alert(BaseModel):
     @classmethod
     def _time(cls, value: object) -> datetime:
         # Stored as the same instant in UTC: every output renders from UTC or the configured zone.
-        return parse_time(value).astimezone(timezone.utc)
+        return _in_range(parse_time(value))
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -449,15 +465,17 @@ def _fast_alert(data: Mapping[str, Any]) -> Alert | None:
         return None
     if type(message) is not str:
         return None
-    severity = _SEVERITY_EXACT.get(data.get("severity"))  # type: ignore[arg-type]
-    kind = _TYPE_EXACT.get(data.get("type"))  # type: ignore[arg-type]
+    raw_severity, raw_type = data.get("severity"), data.get("type")
+    if type(raw_severity) is not str or type(raw_type) is not str:
+        return None  # lists, numbers, ...: the full path reports them
+    severity, kind = _SEVERITY_EXACT.get(raw_severity), _TYPE_EXACT.get(raw_type)
     if severity is None or kind is None:
         return None
     raw_time = data.get("time")
     if type(raw_time) is not str and type(raw_time) is not int:
         return None
     try:
-        when = parse_time(raw_time).astimezone(timezone.utc)
+        when = _in_range(parse_time(raw_time))
     except (ValueError, OverflowError):
         return None
     version = data.get("sensor_version", "")

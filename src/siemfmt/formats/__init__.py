@@ -99,6 +99,17 @@ def options(
     enterprise_number: int = 32473,
 ) -> FormatOptions:
     """Validate keyword options once; raises ValueError naming the option, the value and the rule."""
+    for name, flag in (
+        ("infer_group", infer_group),
+        ("leef_delimiter_hex", leef_delimiter_hex),
+        ("cef_header_space", cef_header_space),
+    ):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name}: {flag!r} must be True or False")
+    if pad_day is not None and not isinstance(pad_day, bool):
+        raise ValueError(f"pad_day: {pad_day!r} must be True, False or None")
+    if not isinstance(tz, (str, tzinfo)):
+        raise ValueError(f"tz: {tz!r} must be an IANA time zone name or a tzinfo")
     spec = PROFILES.get(profile)
     if spec is None:
         raise ValueError(f"profile: {profile!r} must be one of {', '.join(PROFILES)}")

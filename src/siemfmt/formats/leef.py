@@ -53,10 +53,18 @@ def check_delimiter(delimiter: str) -> None:
     # LEEF 2.0 guide: one character, or 1-4 hex digits (so up to U+FFFF). Text values are made free of
     # the delimiter by turning it into a space; IPs, MACs and times are not, so no character they use
     # (letters, digits, '.', ':', '-', '+', space) may be the delimiter, and neither may '='.
-    if len(delimiter) != 1 or delimiter in _NOT_DELIMITERS or delimiter.isalnum() or ord(delimiter) > 0xFFFF:
+    # A control character other than TAB would put a raw control byte between every attribute.
+    bad_control = delimiter != "\t" and CONTROL.fullmatch(delimiter) is not None
+    if (
+        len(delimiter) != 1
+        or delimiter in _NOT_DELIMITERS
+        or delimiter.isalnum()
+        or ord(delimiter) > 0xFFFF
+        or bad_control
+    ):
         raise ValueError(
-            f"leef_delimiter: {delimiter!r} must be one character up to U+FFFF, not a letter, a digit or one of"
-            f" {' '.join(repr(c) for c in _NOT_DELIMITERS)}"
+            f"leef_delimiter: {delimiter!r} must be one character up to U+FFFF, not a letter, a digit, a control"
+            f" character other than TAB, or one of {' '.join(repr(c) for c in _NOT_DELIMITERS)}"
         )
 
 

@@ -161,7 +161,7 @@ def connect(url: str | None = None, /, **options: Any) -> UDPSender | TCPSender 
             if key in merged:
                 raise TypeError(f"{key}: give it in the URL or as a keyword without a URL, not both")
         host = parts.hostname
-        port = port or _PORTS[scheme]
+        port = _PORTS[scheme] if port is None else port  # an explicit :0 is refused, not defaulted
     else:
         merged = dict(options)
         scheme = str(merged.pop("scheme", "")).lower()
