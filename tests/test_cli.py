@@ -252,3 +252,9 @@ def test_listen_interrupted_before_count_exits_0() -> None:
         assert line and time.monotonic() < deadline, "listen did not start"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
+
+
+def test_unreadable_ca_file_is_fatal_and_named() -> None:
+    result = run("send", "--to", "tls://127.0.0.1:6514", "--cafile", "/nonexistent/ca.pem", stdin=VALID + "\n")
+    assert result.returncode == 1
+    assert "tls://127.0.0.1:6514: cannot read /nonexistent/ca.pem" in result.stderr

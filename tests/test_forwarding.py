@@ -375,3 +375,8 @@ def test_the_documented_example_is_valid() -> None:
     scan = alert(title="Address Scan Detected", source={"ip": "10.1.9.20"}, severity="Critical")
     assert cfg.excluded(scan) is not None and cfg.actions_for(scan) == []
     assert [a.describe() for a in cfg.actions_for(alert())] == ["cef", "qradar leef", "arcsight cef", "text"]
+
+
+def test_a_malformed_ipv6_url_names_the_rule_and_key() -> None:
+    with pytest.raises(ConfigError, match=r"url: 'udp://\[::1:5514': Invalid IPv6 URL"):
+        loads_config('[[rules]]\nname = "v6"\n  [[rules.actions]]\n  url = "udp://[::1:5514"\n', "rules.toml")

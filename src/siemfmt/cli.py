@@ -275,8 +275,11 @@ def _format(args: argparse.Namespace) -> int:
 def _connect(url: str, options: dict[str, Any]) -> Sender:
     try:
         return connect(url, **options)
-    except (ValueError, TypeError, OSError) as exc:
-        raise Fatal(str(exc)) from None
+    except OSError as exc:  # a CA, certificate or key file that cannot be read: name it
+        path = exc.filename or next((v for k, v in options.items() if k.endswith("_file") and v), "")
+        raise Fatal(f"{url}: cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise Fatal(f"{url}: {exc}") from None
 
 
 def _send_one(sender: Sender, line: str, counts: Counts) -> bool:

@@ -406,7 +406,11 @@ def _action(value: object, where: _Where, variables: Mapping[str, str]) -> Actio
     if raw_url is None:
         raise where.error("url", "is required")
     url = _substitute(raw_url, variables, where)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - urlsplit defers some checks (a bad [IPv6]) to the first access
+    except ValueError as exc:
+        raise where.error("url", f"{url!r}: {exc}") from None
     if parts.scheme.lower() not in SCHEMES:
         raise where.error("url", f"{url!r} must start with udp://, tcp://, tls://, relp:// or relp+tls://")
     if not parts.hostname:
