@@ -92,3 +92,17 @@ def test_handler_end_to_end_to_rsyslog(tmp_path: Path, logger: logging.Logger) -
         msg = siemfmt.parse(raw.decode())
         assert msg.header[5] == f"event {i}"
         assert (msg.get("cnt"), msg.get("act")) == (str(i), "a=b\\c")
+
+
+def test_extra_fields_never_collide_with_the_handlers_keys_nor_vanish(logger: logging.Logger) -> None:
+    with SyslogReceiver("udp").start() as receiver:
+        logger.addHandler(SIEMHandler(receiver.url, fmt="cef"))
+        logger.addHandler(SIEMHandler(receiver.url, fmt="leef"))
+        logger.warning("m", extra={"rt": "1", "sev": "x", "ü": "umlaut"})
+        received = receiver.wait_for(2)
+    by_format = {r.message.format: r.message for r in received if r.message is not None}
+    cef, leef = by_format["cef"], by_format["leef"]
+    assert cef.getall("rt") != ["1"] and len(cef.getall("rt")) == 1
+    assert (cef.get("rtExtra"), cef.get("sev"), cef.get("extra3")) == ("1", "x", "umlaut")
+    assert (leef.get("sevExtra"), leef.get("rt"), leef.get("extra3")) == ("x", "1", "umlaut")
+    assert len(leef.getall("sev")) == 1

@@ -141,7 +141,7 @@ class SIEMHandler(logging.Handler):
         self, record: logging.LogRecord, when: datetime, message: str, signature: str, extra: Mapping[str, Any]
     ) -> str:
         ext = [f"rt={render_time(when, timezone.utc, 'epoch-ms')}", f"msg={cef.escape_extension(message)}"]
-        ext += [f"{_cef_key(k)}={cef.escape_extension(str(v))}" for k, v in extra.items() if _cef_key(k)]
+        ext += [f"{k}={cef.escape_extension(str(v))}" for k, v in _keyed(extra, _CEF_RESERVED)]
         return (
             f"{self._cef_head}{cef.escape_header(signature)}|{cef.escape_header(message)}|"
             f"{level_to_cef_severity(record.levelno)}|{' '.join(ext)}"
@@ -155,7 +155,7 @@ class SIEMHandler(logging.Handler):
             f"sev={level_to_cef_severity(record.levelno)}",
             f"msg={leef.sanitize(message)}",
         ]
-        attrs += [f"{_cef_key(k)}={leef.sanitize(str(v))}" for k, v in extra.items() if _cef_key(k)]
+        attrs += [f"{k}={leef.sanitize(str(v))}" for k, v in _keyed(extra, _LEEF_RESERVED)]
         return f"{self._leef_head}{leef.escape_header(signature)}|" + "\t".join(attrs)
 
     # --- logging.Handler ----------------------------------------------------------------------------
@@ -177,9 +177,24 @@ class SIEMHandler(logging.Handler):
             super().close()
 
 
+_CEF_RESERVED = frozenset({"rt", "msg"})  # keys the handler writes itself
+_LEEF_RESERVED = frozenset({"devTime", "sev", "msg"})
+
+
 def _cef_key(name: str) -> str:
     """Extension keys are alphanumeric (CEF 1.2; syslog-ng and Logstash drop or rewrite others)."""
     return _NOT_KEY.sub("", name)
+
+
+def _keyed(extra: Mapping[str, Any], reserved: frozenset[str]) -> list[tuple[str, Any]]:
+    """``extra=`` fields under alphanumeric keys. A key the handler writes itself gets the suffix
+    ``Extra`` (``rt`` -> ``rtExtra``) rather than a second ``rt``; a key with no letter or digit left
+    becomes ``extraN`` (its position), so no field is dropped."""
+    out: list[tuple[str, Any]] = []
+    for index, (name, value) in enumerate(extra.items(), 1):
+        key = _cef_key(name) or f"extra{index}"
+        out.append((f"{key}Extra" if key in reserved else key, value))
+    return out
 
 
 def _sd_param(name: str) -> str:
