@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +17,9 @@ import pytest
 import siemfmt
 from siemfmt import cli
 from siemfmt.inputs import read_records
-from siemfmt.testing import ReceiverFactory, SyslogReceiver, receivers
+from siemfmt.testing import ReceiverFactory, SyslogReceiver
 from siemfmt.transport import connect
-from tests.conftest import ALERT_FILES, INVALID_FILES, load_json
+from tests.conftest import ALERT_FILES, INVALID_FILES, closed_port, load_json
 from tests.tls_pki import have_openssl, make_pki
 
 REFERENCE = load_json(ALERT_FILES[0])  # Major, Policy Violation, S7, "Unauthorized PLC Program Upload"
@@ -50,12 +49,6 @@ def summary(stderr: str) -> str:
 
 
 @pytest.fixture
-def make_receiver() -> Iterator[ReceiverFactory]:
-    with receivers() as make:
-        yield make
-
-
-@pytest.fixture
 def udp(make_receiver: ReceiverFactory) -> SyslogReceiver:
     return make_receiver("udp")
 
@@ -63,13 +56,6 @@ def udp(make_receiver: ReceiverFactory) -> SyslogReceiver:
 @pytest.fixture
 def tcp(make_receiver: ReceiverFactory) -> SyslogReceiver:
     return make_receiver("tcp")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- send ------------------------------------------------------------------------------------------

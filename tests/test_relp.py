@@ -30,7 +30,7 @@ from siemfmt.transport._relp import (
     _plain_acks,
     _syslog_frames,
 )
-from tests.tls_pki import PKI, have_openssl, make_pki
+from tests.tls_pki import PKI
 
 # What librelp 1.11 answers to open (rsyslog-tls-relp.md §5, wire).
 OPEN_OK = b"200 OK\nrelp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\ncommands=syslog"
@@ -746,13 +746,6 @@ def test_queue_bound(fake: Callable[..., FakeRELP]) -> None:
 
 
 # --- TLS against the fake server --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    if not have_openssl():
-        pytest.skip("the openssl command is not installed")
-    return make_pki(tmp_path_factory.mktemp("relp-pki"))
 
 
 def test_tls_trusted(fake: Callable[..., FakeRELP], pki: PKI) -> None:

@@ -23,7 +23,7 @@ import siemfmt
 from siemfmt.transport import Sender, TLSHandshakeError, TransportError, connect
 from siemfmt.transport._relp import RELPSender, RELPTLSSender
 from tests.rsyslog_harness import Rsyslog, free_port, has_module, rsyslogd_path
-from tests.tls_pki import PKI, have_openssl, make_pki
+from tests.tls_pki import PKI
 
 pytestmark = [
     pytest.mark.rsyslog,
@@ -162,13 +162,6 @@ def test_restart_in_the_middle_relp_loses_nothing(
         assert lost == 0
         assert dups <= WINDOW
         assert resent <= WINDOW * 2  # one break (two if the restart caught a reconnect)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    if not have_openssl():
-        pytest.skip("the openssl command is not installed")
-    return make_pki(tmp_path_factory.mktemp("relp-pki"))
 
 
 @pytest.fixture(scope="module")

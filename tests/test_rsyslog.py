@@ -20,7 +20,6 @@ import pytest
 import siemfmt
 from siemfmt.transport import TCPSender, connect
 from tests.rsyslog_harness import Rsyslog, has_module, rsyslogd_path
-from tests.tls_pki import PKI, have_openssl, make_pki
 
 pytestmark = [
     pytest.mark.rsyslog,
@@ -70,21 +69,8 @@ def formatted_lines() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    """Every sender thread started by a test is gone when it ends."""
-    before = set(threading.enumerate())
-    yield
-    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("siemfmt", "test-"))]
-    for t in left:
-        t.join(5)
-    assert not [t.name for t in left if t.is_alive()]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    if not have_openssl():
-        pytest.skip("the openssl command is needed to make test certificates")
-    return make_pki(tmp_path_factory.mktemp("pki"))
+def _threads_joined(no_leaked_threads: None) -> None:
+    """Every thread a test starts is gone when it ends (tests/conftest.py)."""
 
 
 @pytest.fixture

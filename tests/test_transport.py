@@ -10,12 +10,11 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from siemfmt.testing import ReceiverFactory, Scheme, SyslogReceiver, receivers
+from siemfmt.testing import ReceiverFactory, Scheme, SyslogReceiver
 from siemfmt.transport import (
     InsecureTransportWarning,
     MessageError,
@@ -27,7 +26,8 @@ from siemfmt.transport import (
     connect,
     truncate_utf8,
 )
-from tests.tls_pki import PKI, have_openssl, make_pki
+from tests.conftest import closed_port
+from tests.tls_pki import PKI
 
 pytest_plugins = ["pytester"]
 
@@ -56,36 +56,8 @@ needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="IPv6 loopback ::1 i
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    """Every sender and receiver thread started by a test is gone when it ends."""
-    before = set(threading.enumerate())
-    yield
-    left = [t for t in threading.enumerate() if t not in before and t.name.startswith("siemfmt") and t.is_alive()]
-    for t in left:
-        t.join(5)
-    assert not [t.name for t in left if t.is_alive()]
-
-
-@pytest.fixture
-def make_receiver() -> Iterator[ReceiverFactory]:
-    """Like the plugin's ``syslog_receiver``, without needing the package's entry point installed."""
-    with receivers() as make:
-        yield make
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    """A throwaway CA, server and client certificates."""
-    if not have_openssl():
-        pytest.skip("the openssl command is needed to make test certificates")
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def closed_port() -> int:
-    """A TCP port on 127.0.0.1 where nothing listens (connects are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _threads_joined(no_leaked_threads: None) -> None:
+    """Every thread a test starts is gone when it ends (tests/conftest.py)."""
 
 
 # --- URLs and options -------------------------------------------------------------------------------

@@ -13,45 +13,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from siemfmt.testing import ReceiverFactory, Scheme, SyslogReceiver, receivers
+from siemfmt.testing import ReceiverFactory, Scheme, SyslogReceiver
 from siemfmt.transport import TCPSender, TLSHandshakeError, TransportError, connect
-from tests.tls_pki import PKI, have_openssl, make_pki
+from tests.conftest import closed_port
+from tests.tls_pki import PKI
 
 FAST = {"backoff_base": 0.02, "backoff_cap": 0.2, "connect_timeout": 2.0, "write_timeout": 2.0}
 MARKER = "<9>Mar 10 08:15:31 host CEF:0|V|P|1|S|SECRET-PAYLOAD-MARKER|5|msg=" + "m" * 150
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    """Every sender, receiver and helper thread started by a test is gone when it ends."""
-    before = set(threading.enumerate())
-    yield
-    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("siemfmt", "test-"))]
-    for t in left:
-        t.join(5)
-    assert not [t.name for t in left if t.is_alive()]
-
-
-@pytest.fixture
-def make_receiver() -> Iterator[ReceiverFactory]:
-    """Started receivers, closed after the test."""
-    with receivers() as make:
-        yield make
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    """A throwaway CA, server and client certificates, and an untrusted CA with its own server."""
-    if not have_openssl():
-        pytest.skip("the openssl command is needed to make test certificates")
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def closed_port() -> int:
-    """A TCP port on 127.0.0.1 where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _threads_joined(no_leaked_threads: None) -> None:
+    """Every thread a test starts is gone when it ends (tests/conftest.py)."""
 
 
 def receiver_options(scheme: str, pki: PKI | None) -> dict[str, str]:

@@ -257,6 +257,17 @@ class Sender:
         """``idle`` or ``closed`` here; TCP and TLS add ``connected``, ``disconnected``, ``failed``."""
         return "closed" if self._closed else "idle"
 
+    def _encode_fast(self, message: Payload) -> bytes:
+        """``_encode`` with the common case first: a ``str`` and no size limit needs only ``encode()``;
+        anything else (bytes, a limit, an empty or unencodable message) takes ``_encode``'s rules."""
+        if type(message) is str and self.max_size is None:
+            try:
+                data = message.encode()
+            except UnicodeEncodeError:
+                return self._encode(message)  # raises MessageError
+            return data or self._encode(message)  # empty: raises MessageError
+        return self._encode(message)
+
     def _encode(self, message: Payload) -> bytes:
         """UTF-8 bytes of one message after the size rule; raises MessageError for what cannot be sent."""
         if isinstance(message, str):

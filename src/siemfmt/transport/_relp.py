@@ -464,15 +464,7 @@ class RELPSender(StreamSender):
         """Queue one message (``str`` as UTF-8, ``bytes`` as is); MessageError if it cannot be sent."""
         if self._closed or self._fatal is not None:
             self._check_usable()
-        if type(message) is str and self.max_size is None:
-            try:
-                data = message.encode()
-            except UnicodeEncodeError:
-                data = self._encode(message)  # raises MessageError
-            if not data:
-                data = self._encode(message)  # raises MessageError
-        else:
-            data = self._encode(message)
+        data = self._encode_fast(message)
         if self.sequence is not None:
             self._enqueue([_sequence_slot(data, self.sequence)])
             return

@@ -201,15 +201,7 @@ class TCPSender(StreamSender):
         """Frame one message and queue it; raises MessageError for a message that cannot be framed."""
         if self._closed or self._fatal is not None:
             self._check_usable()
-        if type(message) is str and self.max_size is None:
-            try:
-                data = message.encode()
-            except UnicodeEncodeError:
-                data = self._encode(message)  # raises MessageError
-            if not data:
-                data = self._encode(message)  # raises MessageError
-        else:
-            data = self._encode(message)
+        data = self._encode_fast(message)
         if self._octets:
             frame = b"%d %s" % (len(data), data)
         elif b"\n" in data:
