@@ -116,3 +116,9 @@ def test_cef_after_a_tag_still_parses_and_a_bad_one_at_the_start_still_fails() -
     assert (m.format, m.prefix, m.get("a")) == ("cef", "app: ", "b")
     with pytest.raises(siemfmt.ParseError):
         siemfmt.parse("<13>Oct 11 22:14:15 host CEF:0|V|P|1")
+
+
+def test_sd_message_whose_msg_looks_like_key_value_stays_sd() -> None:
+    line = siemfmt.format_alert({**REFERENCE, "message": "A="}, profile="rfc5424-sd", clock=fixed_clock())
+    m = siemfmt.parse(line)
+    assert (m.format, m.body, m.get("title")) == ("sd", "A=", REFERENCE["title"])

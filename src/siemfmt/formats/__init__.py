@@ -333,7 +333,8 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     syslog, start = parse_header(line)
     rest = line[start:]
     try:
-        kind, prefix_len = _detect(rest) if fmt is None else (fmt, 0)
+        has_sd = syslog.structured_data not in (None, "-")
+        kind, prefix_len = _detect(rest, has_sd) if fmt is None else (fmt, 0)
         if kind not in _PARSERS and kind not in ("raw", "sd"):
             raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(_PARSERS)}, sd")
         body_text = rest[prefix_len:]
@@ -357,7 +358,7 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     return Message(syslog, body.format, body.header, body.fields, body_text, rest[:prefix_len])
 
 
-def _detect(rest: str) -> tuple[str, int]:
+def _detect(rest: str, has_sd: bool = False) -> tuple[str, int]:
     """(format, where its body starts). An object line is recognised before a CEF/LEEF search, so a value
     holding ``CEF:0|`` cannot turn it into something else."""
     if rest.startswith("CEF:"):
@@ -366,7 +367,8 @@ def _detect(rest: str) -> tuple[str, int]:
         return "leef", 0
     if rest.startswith(_TEXT_START):
         return "text", 0
-    if _OBJECT_START.match(rest):
+    # With structured data the MSG is free text (the rfc5424-sd profile): "a=b" there is not an object.
+    if not has_sd and _OBJECT_START.match(rest):
         try:
             object.parse(rest)
         except ParseError:
