@@ -26,7 +26,7 @@ from rfc5424logging import Rfc5424SysLogHandler  # type: ignore[import-untyped]
 
 import siemfmt
 from benchmarks.pool import Pool, fixed_clock
-from benchmarks.timing import Result, Settings, cycled, median, time_loop
+from benchmarks.timing import Case, Result, Settings, cycled, interleaved, timed
 from siemfmt import Alert, AlertType, Severity
 from siemfmt.groups import catalog
 
@@ -148,13 +148,13 @@ def _check_identical(pool: Pool, hand: Callable[[Alert], str]) -> None:
 
 
 def run_formatting(pool: Pool, settings: Settings) -> list[Result]:
-    """Every formatting row, siemfmt first, then the baselines."""
-    results: list[Result] = []
+    """Every formatting row, siemfmt first, then the baselines, measured in turns (``interleaved``)."""
     n, slow, rep = settings.format_n, settings.slow_n, settings.repeat
     alerts = cycled(pool.alerts, n)
     alerts_slow = cycled(pool.alerts, slow)
     lines_slow = cycled(pool.json_lines, slow)
     warm = pool.alerts
+    cases: list[Case] = []
 
     def bench(name: str, fmt: Callable[[Alert], object], items: list[Alert], note: str = "") -> None:
         def run() -> None:
@@ -165,8 +165,7 @@ def run_formatting(pool: Pool, settings: Settings) -> list[Result]:
             for a in warm:
                 fmt(a)
 
-        rates = time_loop(run, len(items), rep, warmup)
-        results.append(Result(name, "formatting", median(rates), len(items), rates, note))
+        cases.append(Case(name, "formatting", len(items), timed(run), warmup, note))
 
     for fmt_name in ("cef", "leef", "text", "object"):
         formatter = siemfmt.make_formatter(fmt_name, clock=fixed_clock)
@@ -184,9 +183,15 @@ def run_formatting(pool: Pool, settings: Settings) -> list[Result]:
         for line in pool.json_lines:
             cef(load(loads(line)))
 
-    rates = time_loop(end_to_end, slow, rep, end_to_end_warm)
-    results.append(
-        Result("siemfmt JSON line -> cef", "formatting", median(rates), slow, rates, "json.loads + load_alert")
+    cases.append(
+        Case(
+            "siemfmt JSON line -> cef",
+            "formatting",
+            slow,
+            timed(end_to_end),
+            end_to_end_warm,
+            "json.loads + load_alert",
+        )
     )
 
     hand = handwritten_cef()
@@ -215,9 +220,8 @@ def run_formatting(pool: Pool, settings: Settings) -> list[Result]:
                 for r in records:
                     fn(r)
 
-            rates = time_loop(run_records, slow, rep)
-            results.append(Result(name, "formatting", median(rates), slow, rates, note))
+            cases.append(Case(name, "formatting", slow, timed(run_records), note=note))
+        return interleaved(cases, rep)
     finally:
         rfc.close()
         stdlib.close()
-    return results

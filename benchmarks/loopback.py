@@ -1,6 +1,7 @@
 """Transport benchmarks over loopback: siemfmt's TCP and UDP senders against the standard library's
-``SysLogHandler`` and raw sockets (the limit), with an in-process draining receiver; the RELP sender
-(default window) against an in-process acknowledging RELP server.
+``SysLogHandler`` and raw sockets (the limit), to a draining receiver in a process of its own; the RELP
+sender (default window) against an acknowledging RELP server in a process of its own
+(``benchmarks/receiver.py``).
 
 TCP: messages/s from the first send until the receiver has read every byte. UDP: messages/s from the
 first send until the last ``sendto`` returns; the receiver's count is reported as received/sent.
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,201 +20,37 @@ from typing import Any
 import siemfmt
 from benchmarks.formatting import log_records, stdlib_syslog_bytes
 from benchmarks.pool import Pool, fixed_clock
-from benchmarks.timing import Result, Settings, cycled, median, rate_of
+from benchmarks.receiver import Receiver
+from benchmarks.timing import Case, Result, Settings, cycled, interleaved
 from siemfmt.transport import connect
 from siemfmt.transport._relp import RELPSender
 
-__all__ = ["RELPAcker", "TCPDrain", "UDPDrain", "run_transport"]
+__all__ = ["run_transport", "settle"]
 
-BUF = 1 << 20
-RCVBUF = 8 << 20
 WAIT = 120.0  # seconds: a trial that takes longer is broken, not slow
 SEND_MANY_BATCH = 1000
 
 
-class TCPDrain:
-    """Accepts connections one after another and reads each as fast as it can, counting bytes.
-
-    ``arm(expected)`` before a trial; ``wait()`` returns the ``perf_counter`` time at which the
-    expected byte count was reached."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.2)
-        self.port: int = self.server.getsockname()[1]
-        self.total = 0  # bytes over all connections
-        self._received = 0
-        self._expected = -1
-        self._done = threading.Event()
-        self.done_at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="bench-tcp-drain", daemon=True)
-        self._thread.start()
-
-    def arm(self, expected: int) -> None:
-        self._done.clear()
-        self.done_at = 0.0
-        self._received = 0
-        self._expected = expected
-
-    def wait(self, timeout: float = WAIT) -> float:
-        if not self._done.wait(timeout):
-            raise RuntimeError(f"receiver got {self._received} of {self._expected} bytes within {timeout:g} s")
-        return self.done_at
-
-    def _serve(self) -> None:
-        buf = bytearray(BUF)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(None)
-                while True:
-                    try:
-                        n = conn.recv_into(buf)
-                    except OSError:
-                        break
-                    if not n:
-                        break
-                    self.total += n
-                    self._received += n
-                    if self._received >= self._expected >= 0 and not self._done.is_set():
-                        self.done_at = time.perf_counter()
-                        self._done.set()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.server.close()
+def settle(receiver: Receiver, sent: int, quiet: float = 0.3, timeout: float = 5.0) -> int:
+    """Datagrams received since ``arm``: wait until ``sent`` arrived or none arrived for ``quiet`` s."""
+    deadline = time.monotonic() + timeout
+    last, last_change = receiver.count()[0], time.monotonic()
+    while last < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+        now = receiver.count()[0]
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            break
+    return last
 
 
-class UDPDrain:
-    """A UDP socket with a big receive buffer, counting datagrams from a thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port: int = self.sock.getsockname()[1]
-        self.rcvbuf: int = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="bench-udp-drain", daemon=True)
-        self._thread.start()
-
-    def arm(self) -> None:
-        self.settle(0, quiet=0.05)
-        self.count = 0
-
-    def settle(self, sent: int, quiet: float = 0.3, timeout: float = 5.0) -> int:
-        """Wait until ``sent`` datagrams arrived or none arrived for ``quiet`` seconds; the count."""
-        deadline = time.monotonic() + timeout
-        last, last_change = self.count, time.monotonic()
-        while self.count < sent and time.monotonic() < deadline:
-            time.sleep(0.01)
-            if self.count != last:
-                last, last_change = self.count, time.monotonic()
-            elif time.monotonic() - last_change >= quiet:
-                break
-        if sent == 0:
-            time.sleep(quiet)
-        return self.count
-
-    def _serve(self) -> None:
-        buf = bytearray(65536)
-        while not self._stop.is_set():
-            try:
-                self.sock.recv_into(buf)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.count += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
-class RELPAcker:
-    """A minimal RELP server: answers ``open`` as librelp does, ``200 OK`` to every ``syslog`` frame and
-    the empty ``rsp`` to ``close`` (rsyslog-tls-relp.md §5), counting syslog frames over connections."""
-
-    HEADER = re.compile(rb"(\d{1,9}) ([a-z]{1,32}) (\d{1,9})[ \n]")
-    OPEN_OK = b"200 OK\nrelp_version=0\nrelp_software=bench,1,x\ncommands=syslog"
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.2)
-        self.port: int = self.server.getsockname()[1]
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="bench-relp-acker", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(None)
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
-        buf = b""
-        match = self.HEADER.match
-        scratch = bytearray(BUF)  # one reused buffer: a fresh 1 MiB per recv cost more than the sender
-        view = memoryview(scratch)
-        while True:
-            try:
-                n = conn.recv_into(scratch)
-            except OSError:
-                return
-            if not n:
-                return
-            buf += view[:n]
-            pos, out = 0, []
-            while (m := match(buf, pos)) is not None:
-                length = int(m[3])
-                end = m.end() + length + (1 if length else 0)
-                if end > len(buf):
-                    break
-                command = m[2]
-                if command == b"syslog":
-                    out.append(b"%s rsp 6 200 OK\n" % m[1])
-                    self.count += 1
-                elif command == b"open":
-                    out.append(b"%s rsp %d %s\n" % (m[1], len(self.OPEN_OK), self.OPEN_OK))
-                elif command == b"close":
-                    conn.sendall(b"".join(out) + b"%s rsp 0\n0 serverclose 0\n" % m[1])
-                    return
-                pos = end
-            buf = buf[pos:]
-            if out:
-                conn.sendall(b"".join(out))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.server.close()
-
-
-def _relp(lines: list[str], rep: int) -> list[Result]:
+def _relp_case(lines: list[str], acker: Receiver) -> Case:
     """The RELP sender with its default window: messages/s until every one is acknowledged."""
     n = len(lines)
-    acker = RELPAcker()
 
     def trial() -> float:
+        acker.arm(-1)
         sender = RELPSender("127.0.0.1", acker.port)
         try:
             sender.open()
@@ -229,14 +64,12 @@ def _relp(lines: list[str], rep: int) -> list[Result]:
             acked = sender.stats.acknowledged
         finally:
             sender.close()
-        if acked != n:
-            raise RuntimeError(f"relp: {acked} of {n} acknowledged")
+        served = acker.count()[0]
+        if acked != n or served < n:
+            raise RuntimeError(f"relp: {acked} of {n} acknowledged, the server answered {served}")
         return end - start
 
-    try:
-        return [_trials("relp: siemfmt send + flush", "tcp", n, rep, trial, "window 128, until all acknowledged")]
-    finally:
-        acker.close()
+    return Case("relp: siemfmt send + flush", "tcp", n, trial, note="window 128, until all acknowledged")
 
 
 def _octet_counted(data: bytes) -> bytes:
@@ -244,7 +77,8 @@ def _octet_counted(data: bytes) -> bytes:
 
 
 def run_transport(pool: Pool, settings: Settings) -> list[Result]:
-    """TCP then UDP rows: siemfmt send, siemfmt send_many, SysLogHandler, raw socket."""
+    """TCP and RELP rows (siemfmt send, siemfmt send_many, SysLogHandler, raw socket, RELP send), then
+    UDP rows, each set measured in turns (``interleaved``)."""
     n, rep = settings.transport_n, settings.repeat
     fmt = siemfmt.make_formatter("cef", clock=fixed_clock)
     pool_lines = [fmt(a) for a in pool.alerts]
@@ -252,21 +86,14 @@ def run_transport(pool: Pool, settings: Settings) -> list[Result]:
     # SysLogHandler adds its own PRI: give it the line without siemfmt's "<9>".
     records = cycled(log_records([line[line.index(">") + 1 :] for line in pool_lines]), n)
     results: list[Result] = []
-    results += _tcp(lines, records, rep)
-    results += _relp(lines, rep)
+    with Receiver("tcp") as drain, Receiver("relp") as acker:
+        results += interleaved([*_tcp_cases(lines, records, drain), _relp_case(lines, acker)], rep)
     results += _udp(lines, records, rep)
     return results
 
 
-def _trials(name: str, group: str, n: int, rep: int, trial: Callable[[], float], note: str = "") -> Result:
-    trial()  # warm-up
-    rates = [rate_of(n, trial()) for _ in range(rep)]
-    return Result(name, group, median(rates), n, rates, note)
-
-
-def _tcp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[Result]:
+def _tcp_cases(lines: list[str], records: list[logging.LogRecord], drain: Receiver) -> list[Case]:
     n = len(lines)
-    drain = TCPDrain()
     url = f"tcp://127.0.0.1:{drain.port}"
     frames = [_octet_counted(line.encode()) for line in lines]
     siemfmt_bytes = sum(len(f) for f in frames)
@@ -288,7 +115,7 @@ def _tcp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[R
                     send(line)
             if not sender.flush(WAIT):
                 raise RuntimeError(f"{url}: flush timed out")
-            end = drain.wait()
+            end = drain.wait(WAIT)
             written = sender.stats.bytes
         finally:
             sender.close()
@@ -305,7 +132,7 @@ def _tcp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[R
             start = time.perf_counter()
             for r in records:
                 handle(r)
-            end = drain.wait()
+            end = drain.wait(WAIT)
         finally:
             handler.close()
         return end - start
@@ -315,46 +142,40 @@ def _tcp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[R
         with socket.create_connection(("127.0.0.1", drain.port)) as sock:
             start = time.perf_counter()
             sock.sendall(joined)
-            end = drain.wait()
+            end = drain.wait(WAIT)
         return end - start
 
-    try:
-        return [
-            _trials("tcp: siemfmt send + flush", "tcp", n, rep, lambda: siemfmt_trial(False), "octet-counting"),
-            _trials(
-                "tcp: siemfmt send_many + flush",
-                "tcp",
-                n,
-                rep,
-                lambda: siemfmt_trial(True),
-                f"batches of {SEND_MANY_BATCH}",
-            ),
-            _trials(
-                "baseline: tcp stdlib SysLogHandler", "tcp", n, rep, stdlib_trial, "handle(record), NUL-terminated"
-            ),
-            _trials("baseline: tcp raw sendall", "tcp", n, rep, raw_trial, "pre-joined octet-counted bytes"),
-        ]
-    finally:
-        drain.close()
+    return [
+        Case("tcp: siemfmt send + flush", "tcp", n, lambda: siemfmt_trial(False), note="octet-counting"),
+        Case(
+            "tcp: siemfmt send_many + flush",
+            "tcp",
+            n,
+            lambda: siemfmt_trial(True),
+            note=f"batches of {SEND_MANY_BATCH}",
+        ),
+        Case("baseline: tcp stdlib SysLogHandler", "tcp", n, stdlib_trial, note="handle(record), NUL-terminated"),
+        Case("baseline: tcp raw sendall", "tcp", n, raw_trial, note="pre-joined octet-counted bytes"),
+    ]
 
 
 def _udp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[Result]:
     n = len(lines)
-    drain = UDPDrain()
+    drain = Receiver("udp")
     addr = ("127.0.0.1", drain.port)
     url = f"udp://127.0.0.1:{drain.port}"
     datagrams = [line.encode() for line in lines]
     received: dict[str, list[int]] = {}
 
     def udp_trial(name: str, send_all: Callable[[], Any], close: Callable[[], Any]) -> float:
-        drain.arm()
+        drain.arm(-1)
         try:
             start = time.perf_counter()
             send_all()
             end = time.perf_counter()
         finally:
             close()
-        received.setdefault(name, []).append(drain.settle(n))
+        received.setdefault(name, []).append(settle(drain, n))
         return end - start
 
     def siemfmt_trial(many: bool) -> float:
@@ -398,14 +219,12 @@ def _udp(lines: list[str], records: list[logging.LogRecord], rep: int) -> list[R
         ("baseline: udp stdlib SysLogHandler", "stdlib", stdlib_trial),
         ("baseline: udp raw sendto", "raw", raw_trial),
     ]
-    results: list[Result] = []
     try:
-        for name, key, trial in rows:
-            result = _trials(name, "udp", n, rep, trial)
-            got = received[key][1:]  # the warm-up's count is not reported
-            result.extra = {"received": got, "sent": n}
-            result.note = f"received/sent {min(got)}/{n}" + ("" if min(got) == n else f" (min of {len(got)})")
-            results.append(result)
+        results = interleaved([Case(name, "udp", n, trial) for name, _, trial in rows], rep)
     finally:
         drain.close()
+    for result, (_, key, _) in zip(results, rows, strict=True):
+        got = received[key][1:]  # the warm-up's count is not reported
+        result.extra = {"received": got, "sent": n}
+        result.note = f"received/sent {min(got)}/{n}" + ("" if min(got) == n else f" (min of {len(got)})")
     return results

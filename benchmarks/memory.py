@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.loopback import TCPDrain
 from benchmarks.pool import Pool, write_jsonl
+from benchmarks.receiver import Receiver
 from benchmarks.timing import Result, Settings, rate_of
 
 __all__ = ["run_memory"]
@@ -38,7 +38,8 @@ def _vm_hwm_kib(pid: int) -> int:
 def run_memory(pool: Pool, settings: Settings) -> list[Result]:
     """One row: ``siemfmt send --format cef`` of ``settings.memory_n`` alerts; peak RSS in ``extra``."""
     n = settings.memory_n
-    drain = TCPDrain()
+    drain = Receiver("tcp")
+    drain.arm(-1)
     try:
         with tempfile.TemporaryDirectory(prefix="siemfmt-bench-") as tmp:
             path = Path(tmp) / "alerts.jsonl"
@@ -66,6 +67,7 @@ def run_memory(pool: Pool, settings: Settings) -> list[Result]:
             stderr = err_path.read_text(encoding="utf-8", errors="replace").strip()
     finally:
         time.sleep(0.2)  # let the receiver read the tail
+        received = drain.count()[1]
         drain.close()
     if proc.returncode != 0:
         raise RuntimeError(f"siemfmt send exited {proc.returncode}: {stderr[-2000:]}")
@@ -84,7 +86,7 @@ def run_memory(pool: Pool, settings: Settings) -> list[Result]:
             {
                 "peak_rss_mb": peak_mb,
                 "input_bytes": size,
-                "received_bytes": drain.total,
+                "received_bytes": received,
                 "exit": proc.returncode,
                 "poll_s": POLL,
             },

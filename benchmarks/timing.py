@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["Result", "Settings", "cycled", "rate_of", "time_loop"]
+__all__ = ["Case", "Result", "Settings", "cycled", "interleaved", "rate_of", "timed"]
 
 T = TypeVar("T")
 
@@ -67,23 +67,48 @@ def rate_of(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
-def time_loop(
-    run: Callable[[], object], n: int, repeat: int, warmup: Callable[[], object] | None = None
-) -> list[float]:
-    """Rates (messages/s) of ``repeat`` calls of ``run`` (each handles ``n`` messages), after one warm-up."""
-    (warmup or run)()
-    rates: list[float] = []
+@dataclass(slots=True)
+class Case:
+    """One benchmark row to measure: ``trial()`` handles ``n`` messages and returns the seconds it took
+    (``timed`` makes one from a plain loop); ``warmup()`` runs once first (default: one trial)."""
+
+    name: str
+    group: str
+    n: int
+    trial: Callable[[], float]
+    warmup: Callable[[], object] | None = None
+    note: str = ""
+
+
+def timed(run: Callable[[], object]) -> Callable[[], float]:
+    """A trial that times one call of ``run`` with ``time.perf_counter``."""
+
+    def trial() -> float:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+
+    return trial
+
+
+def interleaved(cases: Sequence[Case], repeat: int) -> list[Result]:
+    """Warm every case up, then run ``repeat`` rounds of one trial of each case in turn; one Result per
+    case with the median rate. Taking turns, rather than all repetitions of one case and then the
+    next, spreads a slow spell of a shared machine over every row compared in the same run. Garbage
+    collection is off during each trial."""
+    for case in cases:
+        (case.warmup or case.trial)()
+    rates: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            run()
-            elapsed = time.perf_counter() - start
-        finally:
-            gc.enable()
-        rates.append(rate_of(n, elapsed))
-    return rates
+        for case, case_rates in zip(cases, rates, strict=True):
+            gc.collect()
+            gc.disable()
+            try:
+                seconds = case.trial()
+            finally:
+                gc.enable()
+            case_rates.append(rate_of(case.n, seconds))
+    return [Result(c.name, c.group, median(r), c.n, r, c.note) for c, r in zip(cases, rates, strict=True)]
 
 
 def median(rates: list[float]) -> float:

@@ -11,7 +11,7 @@ import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any, cast
 
 from siemfmt.syslog import frame_lf, frame_octet_counting
@@ -48,33 +48,134 @@ class _SizeCache(dict[int, Any]):
 
 _HEADERS = _SizeCache(lambda n: b"%d " % n)  # RFC 6587 §3.4.1 MSG-LEN SP
 _TEXT_HEADERS = _SizeCache(lambda n: f"{n} ")
-_FRAME_SIZES = _SizeCache(lambda n: n + len(b"%d " % n))
-_PLUS_ONE = (1).__add__  # an LF trailer
+
+# Frames are queued in chunks of about this many bytes at most (``send_many`` splits a big batch):
+# below glibc's default mmap threshold (128 KiB), so that a chunk's memory is reused from the heap
+# rather than mapped and faulted in afresh for every batch, which cost more than the framing itself.
+CHUNK_BYTES = 65_536
+
+
+# The most the writer takes from the queue for one write (default of ``max_batch_bytes``). Writes are
+# only this large when messages wait (a receiver slower than the sender), and then the kernel's socket
+# buffers (megabytes) hold far more than one write; each write costs the writer thread a few
+# round trips through the interpreter lock, which at 64 KiB cost more than half the throughput.
+MAX_BATCH_BYTES = 1_048_576
 
 
 class _Chunk:
-    """Frames queued together: ``data`` holds them back to back, frame ``i`` ends at ``ends[i]``;
-    frames before ``first`` are gone (taken by the writer or dropped). ``send`` appends to the newest
-    chunk (a ``bytearray``) until the writer takes it; ``send_many`` queues one chunk per call."""
+    """Messages queued together, in order: frames ``first`` to ``count - 1`` of ``data``, which holds
+    them back to back (frames before ``first`` are gone: taken by the writer or dropped).
 
-    __slots__ = ("data", "ends", "first")
+    ``ends[i]``, the offset at which frame ``i`` ends, is only worked out (``frame_ends``) when a chunk
+    is split or a write fails; while ``ends`` is None the chunk is whole (``first`` is 0 and ``data``
+    holds exactly ``count`` frames), which is all the writer needs to know in the common case.
 
-    def __init__(self, data: bytes | bytearray, ends: list[int], first: int = 0) -> None:
+    ``send`` appends ASCII ``str`` messages unframed to ``texts`` of the newest chunk until the writer
+    takes it; ``framed`` then frames them all at once (C loops instead of per-message work in the
+    caller). Other messages are framed when sent and appended to ``data`` (a ``bytearray``).
+    """
+
+    __slots__ = ("count", "data", "ends", "first", "texts")
+
+    def __init__(
+        self,
+        data: bytes | bytearray,
+        count: int,
+        ends: list[int] | None = None,
+        first: int = 0,
+        texts: list[str] | None = None,
+    ) -> None:
         self.data = data
+        self.count = count
         self.ends = ends
         self.first = first
+        self.texts = texts
+
+    def framed(self, octets: bool) -> _Chunk:
+        """This chunk with ``texts`` (if any) framed into ``data``."""
+        texts = self.texts
+        if texts is not None:
+            self.data = frame_texts(texts, list(map(len, texts)) if octets else None)
+            self.count = len(texts)
+            self.texts = None
+        return self
+
+    def offsets(self, octets: bool) -> list[int]:
+        """``ends``, worked out from ``data`` the first time it is needed."""
+        if self.ends is None:
+            self.ends = frame_ends(self.data, octets)
+        return self.ends
+
+    def span(self, first: int, end: int) -> tuple[int, int]:
+        """The bytes of frames ``first`` to ``end - 1`` (``ends`` known, or the whole chunk)."""
+        ends = self.ends
+        if ends is None:
+            return 0, len(self.data)
+        return (ends[first - 1] if first else 0), ends[end - 1]
 
 
-def peer_closed(sock: socket.socket, timeout: float) -> bool:
+def frame_texts(texts: list[str], lengths: list[int] | None) -> bytes:
+    """The frames of ASCII messages (characters are octets) back to back: octet counting with their
+    ``lengths``, LF trailers without. The caller has checked that each is non-empty ASCII and, for LF
+    framing, holds no LF."""
+    return _join_texts(texts, lengths).encode()
+
+
+def _join_texts(texts: list[str], lengths: list[int] | None) -> str:
+    """``frame_texts`` before encoding (one join and one encode for them all)."""
+    if lengths is not None:  # "LEN SP MSG" (RFC 6587 §3.4.1)
+        parts: list[str] = [""] * (2 * len(texts))
+        parts[::2] = map(_TEXT_HEADERS.__getitem__, lengths)
+        parts[1::2] = texts
+        return "".join(parts)
+    return "\n".join([*texts, ""])  # MSG LF (RFC 6587 §3.4.2)
+
+
+def frame_ends(data: bytes | bytearray, octets: bool) -> list[int]:
+    """The offset at which each frame of ``data`` ends, read back from the frames themselves: the
+    MSG-LEN of each (octet counting) or each LF (no message holds one under LF framing)."""
+    ends: list[int] = []
+    size = len(data)
+    pos = 0
+    if octets:
+        while pos < size:
+            space = data.index(b" ", pos)
+            pos = space + 1 + int(data[pos:space])
+            ends.append(pos)
+    else:
+        while pos < size:
+            pos = data.index(b"\n", pos) + 1
+            ends.append(pos)
+    return ends
+
+
+def _after(views: list[memoryview], done: int) -> list[memoryview]:
+    """What is left of ``views`` once their first ``done`` bytes are written."""
+    if not done:
+        return views
+    for i, view in enumerate(views):
+        if done < len(view):
+            return [view[done:], *views[i + 1 :]]
+        done -= len(view)
+    return []
+
+
+_IOV_MAX = 512  # buffers per sendmsg: below every system's IOV_MAX (1024 on Linux)
+
+
+def peer_closed(sock: socket.socket, timeout: float, poller: Any = None) -> bool:
     """True if the peer has closed or reset the connection, seen without blocking and without writing.
 
     Syslog receivers never talk back (RFC 6587 §3.4, RFC 5425 §4), so a readable socket means EOF, a
     reset, or TLS housekeeping such as TLS 1.3 session tickets, which a non-blocking read consumes.
     Checked before each write, this keeps a batch from being written into a connection the receiver
-    already closed, where the kernel would accept it and then lose it.
+    already closed, where the kernel would accept it and then lose it. ``poller``: a ``select.poll``
+    object with ``sock`` registered, kept for the connection (one less object per write).
     """
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         readable = True
+    elif poller is not None:
+        readable = bool(poller.poll(0))
     elif hasattr(select, "poll"):
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
@@ -95,6 +196,15 @@ def peer_closed(sock: socket.socket, timeout: float) -> bool:
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(timeout)
+
+
+def _poller_for(sock: socket.socket) -> Any:
+    """A ``select.poll`` object watching ``sock`` for ``peer_closed``; None without ``poll`` (Windows)."""
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return None
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return poller
 
 
 class TCPSender(StreamSender):
@@ -124,7 +234,7 @@ class TCPSender(StreamSender):
         write_timeout: float = 10.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
-        max_batch_bytes: int = 65_536,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         keepalive: bool = True,
         keepalive_idle: int = 60,
         keepalive_interval: int = 10,
@@ -153,6 +263,7 @@ class TCPSender(StreamSender):
         self._frame: Callable[[bytes], bytes] = frame_lf if framing == "lf" else frame_octet_counting
         self._cond = threading.Condition(self._lock)
         self._octets = framing == "octet-counting"
+        self._limited = self.max_size is not None  # a size rule: every message is encoded when sent
         self._pending: deque[_Chunk] = deque()
         self._tail: _Chunk | None = None  # the newest chunk while ``send`` may still append to it
         self._held = 0  # messages in ``_pending``
@@ -165,6 +276,7 @@ class TCPSender(StreamSender):
         self._stop = threading.Event()
         self._connect_lock = threading.Lock()
         self._sock: socket.socket | None = None
+        self._poller: Any = None  # select.poll for _sock, where the system has it
         self._thread: threading.Thread | None = None
         self._fatal: TransportError | None = None
         self._closing = False
@@ -198,9 +310,40 @@ class TCPSender(StreamSender):
         self._start_writer()
 
     def send(self, message: Payload) -> None:
-        """Frame one message and queue it; raises MessageError for a message that cannot be framed."""
+        """Check one message and queue it; raises MessageError for a message that cannot be framed."""
         if self._closed or self._fatal is not None:
             self._check_usable()
+        if (
+            type(message) is not str
+            or not message.isascii()
+            or not message
+            or self._limited
+            or (not self._octets and "\n" in message)
+        ):
+            self._send_frame(message)
+            return
+        # An ASCII str the framing accepts as it is: queued as text, framed by the writer with others.
+        if self._thread is None:
+            self._start_writer()
+        with self._lock:
+            if self._closed:
+                self._check_open()
+            if self._held + self._inflight < self.max_queue:
+                tail = self._tail
+                if tail is not None and tail.texts is not None:
+                    tail.texts.append(message)
+                else:
+                    self._tail = _Chunk(b"", 0, texts=[message])
+                    self._pending.append(self._tail)
+                self._held += 1
+                if self._idle:
+                    self._cond.notify_all()
+                return
+            data = frame_texts([message], [len(message)] if self._octets else None)
+            self._put_full(_Chunk(data, 1))
+
+    def _send_frame(self, message: Payload) -> None:
+        """``send`` for anything but plain ASCII text: framed (and checked) here, queued as bytes."""
         data = self._encode_fast(message)
         if self._octets:
             frame = b"%d %s" % (len(data), data)
@@ -215,20 +358,21 @@ class TCPSender(StreamSender):
                 self._check_open()
             if self._held + self._inflight < self.max_queue:
                 tail = self._tail
-                if tail is None:
-                    tail = self._tail = _Chunk(bytearray(frame), [len(frame)])
+                if tail is None or tail.ends is None:
+                    tail = self._tail = _Chunk(bytearray(frame), 1, [len(frame)])
                     self._pending.append(tail)
                 else:
-                    buf = tail.data
+                    buf = cast("bytearray", tail.data)
                     buf += frame
                     tail.ends.append(len(buf))
+                    tail.count += 1
                     if len(buf) >= self.max_batch_bytes:
                         self._tail = None  # full: the next message starts a new chunk
                 self._held += 1
                 if self._idle:
                     self._cond.notify_all()
                 return
-            self._put_full(frame, [len(frame)])
+            self._put_full(_Chunk(frame, 1))
 
     def send_many(self, messages: Iterable[Payload]) -> None:
         """Frame several messages (all checked before any is queued) and queue them in order."""
@@ -236,20 +380,27 @@ class TCPSender(StreamSender):
         items = messages if type(messages) is list else list(messages)
         if not items:
             return
-        data, ends = self._frame_batch(items)
+        chunks = self._frame_batch(items)
         if self._thread is None:
             self._start_writer()
         with self._lock:
             if self._closed:
                 self._check_open()
-            if self._held + self._inflight + len(ends) <= self.max_queue:
-                self._pending.append(_Chunk(data, ends))
+            count = len(items)
+            if self._held + self._inflight + count <= self.max_queue:
+                self._pending.extend(chunks)
                 self._tail = None
-                self._held += len(ends)
+                self._held += count
                 if self._idle:
                     self._cond.notify_all()
                 return
-            self._put_full(data, ends)
+            for chunk in chunks:  # as if queued one chunk after another
+                if self._held + self._inflight + chunk.count <= self.max_queue:
+                    self._pending.append(chunk)
+                    self._tail = None
+                    self._held += chunk.count
+                else:
+                    self._put_full(chunk)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued message has been written to the socket (handed to the kernel).
@@ -310,68 +461,86 @@ class TCPSender(StreamSender):
         except ValueError as exc:  # frame_lf: an LF would split the message (RFC 6587 §3.4.2)
             raise MessageError(f"{exc}; use framing='octet-counting' or escape it") from exc
 
-    def _frame_batch(self, items: list[Payload]) -> tuple[bytes, list[int]]:
-        """The frames of ``items`` back to back and the end offset of each; every message is checked
-        first, so a bad one raises before anything is queued.
+    def _frame_batch(self, items: list[Payload]) -> list[_Chunk]:
+        """The frames of ``items`` in chunks of about ``CHUNK_BYTES`` (or ``max_batch_bytes``) at most;
+        every message is checked first, so a bad one raises before anything is queued.
 
-        The fast path, for ``str`` messages that need no truncation, works on the whole batch at once
-        (C loops: ``map``, ``join``, ``accumulate``); anything else goes message by message.
+        Two fast paths work on the whole batch at once (C loops: ``map``, ``join``): ASCII text, then
+        any ``str`` that needs no truncation; anything else goes message by message.
         """
-        strs = cast("list[str]", items)  # until str.isascii or str.encode meets something else
-        texts: list[str] | None = strs
-        encoded: list[bytes] = []
+        if self.max_size is None:
+            fast = self._frame_ascii(items)
+            if fast is not None:
+                return fast
+        strs = cast("list[str]", items)  # until str.encode meets something else
         try:
-            if all(map(str.isascii, strs)):  # TypeError at the first item that is not a str
-                lengths = list(map(len, strs))
-            else:
-                texts = None
-                encoded = list(map(str.encode, strs))
-                lengths = list(map(len, encoded))
+            encoded = list(map(str.encode, strs))  # TypeError at the first item that is not a str
         except (TypeError, UnicodeEncodeError):
             return self._frame_each(items)
+        lengths = list(map(len, encoded))
         if not min(lengths) or (self.max_size is not None and max(lengths) > self.max_size):
             return self._frame_each(items)  # raises, or truncates and counts
-        count = len(lengths)
-        if self._octets:  # "LEN SP MSG" (RFC 6587 §3.4.1), LEN in octets
-            parts: list[Any] = [None] * (2 * count)
-            if texts is not None:  # ASCII: characters are octets; encode the joined batch once
-                parts[::2] = map(_TEXT_HEADERS.__getitem__, lengths)
-                parts[1::2] = texts
-                data = "".join(parts).encode()
-            else:
-                parts[::2] = map(_HEADERS.__getitem__, lengths)
-                parts[1::2] = encoded
-                data = b"".join(parts)
-            return data, list(accumulate(map(_FRAME_SIZES.__getitem__, lengths)))
-        # LF trailer (RFC 6587 §3.4.2): the joined batch holds exactly one LF per message, or one of
-        # them holds an LF itself.
-        if texts is not None:
-            text = "\n".join([*texts, ""])
-            if text.count("\n") != count:
-                return self._frame_each(items)  # raises MessageError
-            data = text.encode()
-        else:
-            data = b"\n".join([*encoded, b""])
-            if data.count(b"\n") != count:
-                return self._frame_each(items)  # raises MessageError
-        return data, list(accumulate(map(_PLUS_ONE, lengths)))
+        octets = self._octets
+        if not octets and any(map(bytes.__contains__, encoded, repeat(b"\n"))):
+            return self._frame_each(items)  # raises MessageError: an LF would split the message
+        chunks: list[_Chunk] = []
+        for start, end in self._chunk_ranges(lengths):
+            if octets:  # "LEN SP MSG" (RFC 6587 §3.4.1), LEN in octets
+                pieces: list[bytes] = [b""] * (2 * (end - start))
+                pieces[::2] = map(_HEADERS.__getitem__, lengths[start:end])
+                pieces[1::2] = encoded[start:end]
+                chunks.append(_Chunk(b"".join(pieces), end - start))
+            else:  # MSG LF (RFC 6587 §3.4.2)
+                chunks.append(_Chunk(b"\n".join([*encoded[start:end], b""]), end - start))
+        return chunks
 
-    def _frame_each(self, items: list[Payload]) -> tuple[bytes, list[int]]:
+    def _frame_ascii(self, items: list[Payload]) -> list[_Chunk] | None:
+        """``_frame_batch`` for non-empty ASCII ``str`` messages (characters are octets); None for any
+        other batch. ASCII is checked on each joined chunk at once: its UTF-8 encoding has as many
+        octets as it has characters exactly when every character is ASCII."""
+        try:
+            lengths = list(map(len, items))
+        except TypeError:
+            return None
+        if not min(lengths):
+            return None
+        strs = cast("list[str]", items)
+        octets = self._octets
+        chunks: list[_Chunk] = []
+        for start, end in self._chunk_ranges(lengths):
+            try:
+                text = _join_texts(strs[start:end], lengths[start:end] if octets else None)
+                data = text.encode()  # TypeError above for an item that is not a str
+            except (TypeError, UnicodeEncodeError):
+                return None
+            if len(data) != len(text) or (not octets and data.count(b"\n") != end - start):
+                return None  # not ASCII, or an LF in a message (LF framing)
+            chunks.append(_Chunk(data, end - start))
+        return chunks
+
+    def _chunk_ranges(self, lengths: list[int]) -> list[tuple[int, int]]:
+        """``(start, end)`` of the messages each chunk takes: as many as fit ``CHUNK_BYTES`` (or
+        ``max_batch_bytes``), by their mean size (a header or trailer is a few bytes more)."""
+        count = len(lengths)
+        per = max(1, min(CHUNK_BYTES, self.max_batch_bytes) * count // (sum(lengths) + 6 * count))
+        return [(start, min(count, start + per)) for start in range(0, count, per)]
+
+    def _frame_each(self, items: list[Payload]) -> list[_Chunk]:
         frames = [self._frame_one(m) for m in items]
-        return b"".join(frames), list(accumulate(map(len, frames)))
+        return [_Chunk(b"".join(frames), len(frames), list(accumulate(map(len, frames))))]
 
     def _queued_locked(self) -> int:
         return self._held + self._inflight
 
-    def _put_full(self, data: bytes, ends: list[int]) -> None:
-        """Queue the frames of ``data`` (ending at ``ends``) when they do not all fit: ``on_full`` decides.
+    def _put_full(self, chunk: _Chunk) -> None:
+        """Queue the frames of a new ``chunk`` when they do not all fit: ``on_full`` decides.
 
         Called with the lock held. The result is what queueing them one by one would give: the
         sender holds at most ``max_queue`` messages, counting the batch being written; ``error``
         queues what fits and raises; ``drop-oldest`` drops the oldest message not already being
         written (a new one when every held message is being written); ``block`` waits for room.
         """
-        count = len(ends)
+        count = chunk.count
         self._tail = None
         try:
             if self.on_full == "drop-oldest":
@@ -385,7 +554,10 @@ class TCPSender(StreamSender):
                         self._dropping = True
                         log.warning("%s: queue full (%d), dropping the oldest", self.url, self.max_queue)
                 if first < count:
-                    self._pending.append(_Chunk(data, ends, first))
+                    if first:
+                        chunk.offsets(self._octets)
+                        chunk.first = first
+                    self._pending.append(chunk)
                     self._held += count - first
                 return
             first = 0
@@ -395,7 +567,11 @@ class TCPSender(StreamSender):
                 room = self.max_queue - self._held - self._inflight
                 if room >= min(wanted, count - first):
                     last = min(count, first + room)
-                    self._pending.append(_Chunk(data, ends[:last], first))
+                    if not first and last == count:
+                        self._pending.append(chunk)
+                    else:
+                        ends = chunk.offsets(self._octets)[:last]
+                        self._pending.append(_Chunk(chunk.data, last, ends, first))
                     self._held += last - first
                     first = last
                     if first == count:
@@ -431,9 +607,10 @@ class TCPSender(StreamSender):
         """Drop the ``n`` oldest queued messages (not the batch being written). Lock held."""
         pending = self._pending
         while n:
-            chunk = pending[0]
-            left = len(chunk.ends) - chunk.first
+            chunk = pending[0].framed(self._octets)
+            left = chunk.count - chunk.first
             if left > n:
+                chunk.offsets(self._octets)
                 chunk.first += n
                 self._held -= n
                 if chunk is self._tail:
@@ -489,19 +666,19 @@ class TCPSender(StreamSender):
             chunk = pending[0]
             if chunk is self._tail:
                 self._tail = None  # the writer reads it from now on: ``send`` starts a new chunk
-            ends, first = chunk.ends, chunk.first
-            start = ends[first - 1] if first else 0
-            if ends[-1] - start <= budget:  # the whole chunk fits
+            chunk.framed(self._octets)
+            first, count = chunk.first, chunk.count
+            start, stop = chunk.span(first, count)
+            if stop - start <= budget:  # the whole chunk fits
                 pending.popleft()
-                batch.append((chunk, first, len(ends)))
-                taken += len(ends) - first
-                budget -= ends[-1] - start
+                batch.append((chunk, first, count))
+                taken += count - first
+                budget -= stop - start
                 continue
-            end = bisect_right(ends, start + budget, first)  # the frames that fit
-            if end == first:
-                if batch:
-                    break
-                end = first + 1  # one frame at least, however large
+            if batch:
+                break  # the next write starts with it
+            ends = chunk.offsets(self._octets)
+            end = max(first + 1, bisect_right(ends, start + budget, first, count))  # one frame at least
             chunk.first = end
             batch.append((chunk, first, end))
             taken += end - first
@@ -515,6 +692,7 @@ class TCPSender(StreamSender):
     def _install(self, sock: socket.socket) -> socket.socket:
         with self._lock:
             self._sock = sock
+            self._poller = _poller_for(sock)
             again = self._ever_connected
             if again:
                 self._reconnects += 1
@@ -542,21 +720,21 @@ class TCPSender(StreamSender):
     def _write(self, sock: socket.socket) -> None:
         """Write the batch; on failure keep the messages not written in full and drop the connection."""
         batch = self._batch
-        views = [memoryview(c.data)[c.ends[i - 1] if i else 0 : c.ends[j - 1]] for c, i, j in batch]
-        view = views[0] if len(views) == 1 else memoryview(b"".join(views))
-        size = len(view)
+        views = [memoryview(c.data)[slice(*c.span(i, j))] for c, i, j in batch]
+        size = sum(map(len, views))
+        gather = type(sock) is socket.socket  # chunks go out in one write, uncopied; TLS: one by one
         done = writes = 0
         try:
             while done < size:
-                if peer_closed(sock, self.write_timeout):
+                if peer_closed(sock, self.write_timeout, self._poller):
                     raise ConnectionResetError("the receiver closed the connection")
                 writes += 1
-                done += sock.send(view[done:] if done else view)
+                rest = _after(views, done)
+                done += sock.sendmsg(rest[:_IOV_MAX]) if gather and len(rest) > 1 else sock.send(rest[0])
         except OSError as exc:
             self._lost(done, writes, exc)
             return
         finally:
-            view.release()
             for v in views:
                 v.release()
         with self._cond:
@@ -580,7 +758,7 @@ class TCPSender(StreamSender):
         kept: list[tuple[_Chunk, int, int]] = []
         partial = 0
         for n, (chunk, first, end) in enumerate(batch):
-            ends = chunk.ends
+            ends = chunk.offsets(self._octets)
             start = ends[first - 1] if first else 0
             if left >= ends[end - 1] - start:
                 left -= ends[end - 1] - start
@@ -618,6 +796,7 @@ class TCPSender(StreamSender):
     def _disconnect(self, graceful: bool) -> None:
         with self._lock:
             sock, self._sock = self._sock, None
+            self._poller = None
         if sock is None:
             return
         if graceful and isinstance(sock, ssl.SSLSocket):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -48,6 +49,7 @@ class UDPSender(Sender):
         self.write_timeout = write_timeout
         self._sock: socket.socket | None = None
         self._addr: tuple[Any, ...] = ()
+        self._limit = 0  # the largest datagram payload for the socket's family
 
     @property
     def state(self) -> str:
@@ -72,18 +74,27 @@ class UDPSender(Sender):
                     raise TransportError(f"{self.url}: cannot resolve host: {exc}") from exc
                 family, kind, proto, _, addr = infos[0]
                 sock = socket.socket(family, kind, proto)
-                sock.settimeout(self.write_timeout)
+                # Non-blocking: one system call per datagram (a socket with a timeout polls before each
+                # send); ``_sendto`` waits up to ``write_timeout`` itself when the send buffer is full.
+                sock.setblocking(False)
+                self._limit = UDP_MAX_PAYLOAD[family]
                 self._sock, self._addr = sock, addr
                 log.info("%s: sending datagrams to %s", self.url, addr[0])
             return self._sock, self._addr
 
     def _sendto(self, data: bytes) -> None:
-        sock, addr = self._socket()
-        limit = UDP_MAX_PAYLOAD[sock.family]
-        if len(data) > limit:
-            raise MessageError(f"datagram of {len(data)} bytes exceeds the UDP limit of {limit}")
+        sock, addr = self._sock, self._addr
+        if sock is None:
+            sock, addr = self._socket()
+        if len(data) > self._limit:
+            raise MessageError(f"datagram of {len(data)} bytes exceeds the UDP limit of {self._limit}")
         try:
-            sock.sendto(data, addr)
+            try:
+                sock.sendto(data, addr)
+            except BlockingIOError:  # the send buffer is full: wait for room, then once more
+                if not select.select([], [sock], [], self.write_timeout)[1]:
+                    raise TimeoutError(f"no room to send for {self.write_timeout:g} s") from None
+                sock.sendto(data, addr)
         except OSError as exc:
             with self._lock:
                 self._failures += 1
@@ -96,7 +107,8 @@ class UDPSender(Sender):
 
     def send(self, message: Payload) -> None:
         """Send one message as one datagram, no trailer (RFC 5426 §3.1)."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         self._sendto(self._encode(message))
 
     def send_many(self, messages: Iterable[Payload]) -> None:

@@ -1,0 +1,105 @@
+"""The TCP sender's batch framing (RFC 6587 §3.4.1 octet counting, §3.4.2 LF trailer): however a batch
+is framed (the ASCII fast path, the UTF-8 path, message by message) and however its frames are cut into
+chunks, the bytes are the frames of the messages in order, and the frame ends read back from a chunk
+are the real ones. Then the same end to end, through every queueing path, to a real receiver."""
+
+from __future__ import annotations
+
+from itertools import accumulate
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siemfmt.testing import ReceiverFactory
+from siemfmt.transport import TCPSender, connect
+from siemfmt.transport._tcp import CHUNK_BYTES, _Chunk, frame_ends, frame_texts
+from tests.conftest import closed_port
+
+ascii_text = st.text(st.characters(min_codepoint=1, max_codepoint=127, exclude_characters="\n"), min_size=1)
+any_text = st.text(st.characters(codec="utf-8", exclude_characters="\n"), min_size=1)
+messages = st.lists(st.one_of(ascii_text, any_text, any_text.map(str.encode)), min_size=1, max_size=60)
+
+
+def frame(message: str | bytes, octets: bool) -> bytes:
+    """One frame, written the obvious way."""
+    data = message.encode() if isinstance(message, str) else message
+    return b"%d %s" % (len(data), data) if octets else data + b"\n"
+
+
+def sender(framing: str, **options: object) -> TCPSender:
+    tx = connect(f"tcp://127.0.0.1:{closed_port()}", framing=framing, **options)
+    assert isinstance(tx, TCPSender)
+    return tx
+
+
+@pytest.mark.parametrize("framing", ["octet-counting", "lf"])
+@given(items=messages, size=st.sampled_from([40, 300, CHUNK_BYTES]))
+def test_batch_frames_are_the_messages_frames_in_order(framing: str, items: list[str | bytes], size: int) -> None:
+    octets = framing == "octet-counting"
+    tx = sender(framing, max_batch_bytes=size)
+    try:
+        chunks = tx._frame_batch(list(items))
+    finally:
+        tx.close()
+    expected = [frame(m, octets) for m in items]
+    assert b"".join(bytes(c.data) for c in chunks) == b"".join(expected)
+    assert sum(c.count for c in chunks) == len(items)
+    at = 0
+    for c in chunks:
+        sizes = [len(f) for f in expected[at : at + c.count]]
+        assert frame_ends(c.data, octets) == list(accumulate(sizes))
+        assert c.ends is None or c.ends == list(accumulate(sizes))
+        at += c.count
+
+
+@pytest.mark.parametrize("octets", [True, False])
+@given(texts=st.lists(ascii_text, min_size=1, max_size=60))
+def test_text_chunk_frames_like_single_messages(octets: bool, texts: list[str]) -> None:
+    chunk = _Chunk(b"", 0, texts=list(texts)).framed(octets)
+    assert chunk.count == len(texts) and chunk.texts is None
+    assert chunk.data == b"".join(frame(t, octets) for t in texts)
+    assert frame_texts(texts, [len(t) for t in texts] if octets else None) == chunk.data
+
+
+def test_big_batches_are_cut_into_chunks_of_about_chunk_bytes() -> None:
+    tx = sender("octet-counting")
+    try:
+        chunks = tx._frame_batch(["x" * 430] * 1000)
+    finally:
+        tx.close()
+    assert len(chunks) > 1
+    assert all(len(c.data) <= CHUNK_BYTES for c in chunks)
+
+
+@pytest.mark.parametrize("framing", ["octet-counting", "lf"])
+def test_every_queueing_path_keeps_order_and_bytes(make_receiver: ReceiverFactory, framing: str) -> None:
+    """ASCII text (queued unframed), UTF-8 text and bytes (framed at once), batches of each and mixed,
+    interleaved: the receiver gets every message, in order, byte for byte."""
+    rx = make_receiver("tcp", framing=framing, parse=False)
+    sent: list[str | bytes] = []
+    with connect(rx.url, framing=framing, max_batch_bytes=4096) as tx:
+        for i in range(300):
+            kind = i % 6
+            if kind == 0:
+                one: list[str | bytes] = [f"ascii {i}"]
+            elif kind == 1:
+                one = [f"κόσμε {i}"]
+            elif kind == 2:
+                one = [f"bytes {i}".encode()]
+            elif kind == 3:
+                one = [f"batch {i}.{j}" for j in range(50)]
+            elif kind == 4:
+                one = [f"mixed {i}", f"gemischt ä {i}", b"raw %d" % i]
+            else:
+                one = [f"long {i} " + "y" * 3000]
+            if len(one) == 1 and kind != 5:
+                tx.send(one[0])
+            else:
+                tx.send_many(one)
+            sent += one
+        assert tx.flush(10)
+        got = rx.wait_for(len(sent))
+        stats = tx.stats
+    assert [r.raw for r in got] == [m.encode() if isinstance(m, str) else m for m in sent]
+    assert stats.sent == len(sent) and stats.bytes == sum(len(frame(m, framing != "lf")) for m in sent)
