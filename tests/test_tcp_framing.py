@@ -5,6 +5,7 @@ are the real ones. Then the same end to end, through every queueing path, to a r
 
 from __future__ import annotations
 
+import threading
 from itertools import accumulate
 
 import pytest
@@ -103,3 +104,44 @@ def test_every_queueing_path_keeps_order_and_bytes(make_receiver: ReceiverFactor
         stats = tx.stats
     assert [r.raw for r in got] == [m.encode() if isinstance(m, str) else m for m in sent]
     assert stats.sent == len(sent) and stats.bytes == sum(len(frame(m, framing != "lf")) for m in sent)
+
+
+def test_threads_on_every_path_with_a_small_queue_keep_their_order(make_receiver: ReceiverFactory) -> None:
+    """Four threads send through the lock-free path, the framed path and ``send_many`` at once, into a
+    queue so small that they block for room all the time: every message arrives once, and each
+    thread's in its own order."""
+    rx = make_receiver("tcp", framing="octet-counting", parse=False)
+    per_thread = 3000
+
+    def messages(n: int) -> list[str | bytes]:
+        out: list[str | bytes] = []
+        for i in range(per_thread):
+            kind = i % 3
+            out.append(f"t{n} {i} ascii" if kind == 0 else f"t{n} {i} ä" if kind == 1 else b"t%d %d bytes" % (n, i))
+        return out
+
+    with connect(rx.url, framing="octet-counting", max_queue=200, max_batch_bytes=2048) as tx:
+
+        def worker(n: int) -> None:
+            mine = messages(n)
+            i = 0
+            while i < len(mine):
+                if i % 100 == 50:
+                    tx.send_many(mine[i : i + 25])
+                    i += 25
+                else:
+                    tx.send(mine[i])
+                    i += 1
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert tx.flush(10)
+        got = [r.raw for r in rx.wait_for(4 * per_thread, timeout=20)]
+        stats = tx.stats
+    assert stats.sent == 4 * per_thread and stats.dropped == 0
+    for n in range(4):
+        mine = [raw for raw in got if raw.startswith(b"t%d " % n)]
+        assert mine == [m.encode() if isinstance(m, str) else m for m in messages(n)]

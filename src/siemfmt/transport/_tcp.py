@@ -267,6 +267,10 @@ class TCPSender(StreamSender):
         self._pending: deque[_Chunk] = deque()
         self._tail: _Chunk | None = None  # the newest chunk while ``send`` may still append to it
         self._held = 0  # messages in ``_pending``
+        # ASCII text that ``send`` queued without the lock, newest last: the queue's tail, moved into
+        # ``_pending`` by ``_gather_texts`` (lock held) before anything else is queued or taken.
+        self._texts: list[str] = []
+        self._fast = False  # ``send`` may append to ``_texts``: the writer runs, no size rule, not closed
         # The messages the writer took and has not written in full: (chunk, first, end) ranges.
         self._batch: list[tuple[_Chunk, int, int]] = []
         self._inflight = 0  # messages in ``_batch``
@@ -311,39 +315,61 @@ class TCPSender(StreamSender):
 
     def send(self, message: Payload) -> None:
         """Check one message and queue it; raises MessageError for a message that cannot be framed."""
-        if self._closed or self._fatal is not None:
-            self._check_usable()
+        # The common case takes no lock: a non-empty ASCII str that the framing takes as it is (no LF
+        # under LF framing) is appended to ``_texts`` (list.append is atomic) and framed later by the
+        # writer, together with the others. Everything else is framed here (``_send_frame``).
         if (
-            type(message) is not str
-            or not message.isascii()
-            or not message
-            or self._limited
-            or (not self._octets and "\n" in message)
+            self._fast
+            and self._fatal is None
+            and type(message) is str
+            and message
+            and message.isascii()
+            and (self._octets or "\n" not in message)
         ):
-            self._send_frame(message)
-            return
-        # An ASCII str the framing accepts as it is: queued as text, framed by the writer with others.
-        if self._thread is None:
-            self._start_writer()
-        with self._lock:
-            if self._closed:
-                self._check_open()
-            if self._held + self._inflight < self.max_queue:
-                tail = self._tail
-                if tail is not None and tail.texts is not None:
-                    tail.texts.append(message)
-                else:
-                    self._tail = _Chunk(b"", 0, texts=[message])
-                    self._pending.append(self._tail)
-                self._held += 1
-                if self._idle:
-                    self._cond.notify_all()
+            texts = self._texts
+            if len(texts) + self._held + self._inflight < self.max_queue:
+                texts.append(message)
+                if self._idle or self._closed:
+                    self._appended()
                 return
-            data = frame_texts([message], [len(message)] if self._octets else None)
-            self._put_full(_Chunk(data, 1))
+        self._send_frame(message)
+
+    def _appended(self) -> None:
+        """After ``send`` appended to ``_texts``: wake the writer if it waits for messages. If the sender
+        was closed meanwhile, the message may have come after ``close`` counted what was left: whatever
+        is still in ``_texts`` is counted as dropped, and the caller gets the error."""
+        with self._cond:
+            if self._closed:
+                self._dropped += len(self._texts)
+                self._texts.clear()
+                self._check_open()  # raises
+            self._cond.notify_all()
+
+    def _gather_texts(self) -> None:
+        """Move the messages in ``_texts`` into the queue as one chunk; lock held. Producers only append
+        to the list and every taker holds the lock, so the slice copied is the slice deleted, whatever
+        was appended in between."""
+        texts = self._texts
+        n = len(texts)
+        if not n:
+            return
+        taken = texts[:n]
+        del texts[:n]
+        # Chunks of about CHUNK_BYTES, by the mean size of the first few messages (framed later).
+        sample = taken[:32]
+        per = max(1, min(CHUNK_BYTES, self.max_batch_bytes) * len(sample) // (sum(map(len, sample)) + 6 * len(sample)))
+        pending = self._pending
+        for start in range(0, n, per):
+            part = taken[start : start + per]
+            pending.append(_Chunk(b"", len(part), texts=part))
+        self._tail = None
+        self._held += n
 
     def _send_frame(self, message: Payload) -> None:
-        """``send`` for anything but plain ASCII text: framed (and checked) here, queued as bytes."""
+        """``send`` for anything but plain ASCII text (or when the queue is full, closed, not started):
+        framed (and checked) here, queued as bytes after what ``_texts`` holds."""
+        if self._closed or self._fatal is not None:
+            self._check_usable()
         data = self._encode_fast(message)
         if self._octets:
             frame = b"%d %s" % (len(data), data)
@@ -356,6 +382,7 @@ class TCPSender(StreamSender):
         with self._lock:
             if self._closed:
                 self._check_open()
+            self._gather_texts()
             if self._held + self._inflight < self.max_queue:
                 tail = self._tail
                 if tail is None or tail.ends is None:
@@ -386,6 +413,7 @@ class TCPSender(StreamSender):
         with self._lock:
             if self._closed:
                 self._check_open()
+            self._gather_texts()
             count = len(items)
             if self._held + self._inflight + count <= self.max_queue:
                 self._pending.extend(chunks)
@@ -411,7 +439,7 @@ class TCPSender(StreamSender):
         return self._wait_done(timeout)
 
     def _busy_locked(self) -> bool:
-        return bool(self._held or self._inflight)
+        return bool(self._held or self._inflight or self._texts)
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Flush for up to ``timeout`` seconds, stop the writer, close the socket (TLS: close_notify).
@@ -425,10 +453,11 @@ class TCPSender(StreamSender):
         self.flush(timeout)
         with self._cond:
             self._closed = True
+            self._fast = False
             self._stop.set()
             self._cond.notify_all()
             sock = self._sock
-            stuck = bool(self._held or self._inflight)
+            stuck = self._busy_locked()
         if sock is not None and stuck:
             # Unblock a writer stuck on a receiver that does not read; the kernel then refuses any
             # write. socket.socket.shutdown, not SSLSocket's, leaves the TLS layer in place.
@@ -437,8 +466,9 @@ class TCPSender(StreamSender):
         if self._thread is not None:
             self._thread.join(max(self.write_timeout, self.connect_timeout) + 1.0)
         with self._cond:
-            left = self._held + self._inflight
+            left = self._held + self._inflight + len(self._texts)
             self._dropped += left
+            self._texts.clear()
             self._pending.clear()
             self._tail = None
             self._held = 0
@@ -530,7 +560,7 @@ class TCPSender(StreamSender):
         return [_Chunk(b"".join(frames), len(frames), list(accumulate(map(len, frames))))]
 
     def _queued_locked(self) -> int:
-        return self._held + self._inflight
+        return self._held + self._inflight + len(self._texts)
 
     def _put_full(self, chunk: _Chunk) -> None:
         """Queue the frames of a new ``chunk`` when they do not all fit: ``on_full`` decides.
@@ -564,7 +594,8 @@ class TCPSender(StreamSender):
             deadline = None
             wanted = 1  # after a wait: room for this many (or for all that is left), not just one
             while True:
-                room = self.max_queue - self._held - self._inflight
+                # Counting what other threads' ``send`` appended to ``_texts`` meanwhile.
+                room = self.max_queue - self._held - self._inflight - len(self._texts)
                 if room >= min(wanted, count - first):
                     last = min(count, first + room)
                     if not first and last == count:
@@ -572,6 +603,9 @@ class TCPSender(StreamSender):
                     else:
                         ends = chunk.offsets(self._octets)[:last]
                         self._pending.append(_Chunk(chunk.data, last, ends, first))
+                    # Not the chunk ``send`` appends to any more: while this thread waited, another may
+                    # have queued one (``_tail``) that now comes before these frames.
+                    self._tail = None
                     self._held += last - first
                     first = last
                     if first == count:
@@ -627,6 +661,7 @@ class TCPSender(StreamSender):
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name=f"siemfmt-{self.url}", daemon=True)
                 self._thread.start()
+                self._fast = not self._limited
 
     # --- the writer thread ------------------------------------------------------------------------
 
@@ -634,12 +669,14 @@ class TCPSender(StreamSender):
         try:
             while not self._stop.is_set():
                 with self._cond:
-                    while not self._batch and not self._pending and not self._stop.is_set():
-                        self._idle = True
-                        try:
+                    # ``_idle`` is set before the last look at the queue: a ``send`` that appends after
+                    # that look sees it and wakes this wait (``_appended``).
+                    self._idle = True
+                    try:
+                        while not (self._batch or self._pending or self._texts or self._stop.is_set()):
                             self._cond.wait()
-                        finally:
-                            self._idle = False
+                    finally:
+                        self._idle = False
                     if self._stop.is_set():
                         return
                     if not self._batch:
@@ -659,6 +696,7 @@ class TCPSender(StreamSender):
 
     def _take_batch(self) -> None:
         """Move messages from the queue into the batch, up to ``max_batch_bytes`` (one message at least)."""
+        self._gather_texts()
         pending, budget = self._pending, self.max_batch_bytes
         batch: list[tuple[_Chunk, int, int]] = []
         taken = 0
