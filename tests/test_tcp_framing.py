@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siemfmt.testing import ReceiverFactory
-from siemfmt.transport import TCPSender, connect
+from siemfmt.transport import TCPSender, TransportError, connect
 from siemfmt.transport._tcp import CHUNK_BYTES, _Chunk, frame_ends, frame_texts
 from tests.conftest import closed_port
+from tests.tls_pki import PKI
 
 ascii_text = st.text(st.characters(min_codepoint=1, max_codepoint=127, exclude_characters="\n"), min_size=1)
 any_text = st.text(st.characters(codec="utf-8", exclude_characters="\n"), min_size=1)
@@ -145,3 +146,46 @@ def test_threads_on_every_path_with_a_small_queue_keep_their_order(make_receiver
     for n in range(4):
         mine = [raw for raw in got if raw.startswith(b"t%d " % n)]
         assert mine == [m.encode() if isinstance(m, str) else m for m in messages(n)]
+
+
+# --- found in review ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_a_message_larger_than_a_write_then_a_small_one(
+    make_receiver: ReceiverFactory, request: pytest.FixtureRequest, scheme: str
+) -> None:
+    """A frame bigger than ``max_batch_bytes`` is written alone; the chunk it ended must not stay queued
+    empty (TLS, which writes chunk by chunk, span on an empty write for ever)."""
+    options: dict[str, object] = {"framing": "octet-counting", "max_batch_bytes": 4096}
+    if scheme == "tls":
+        pki: PKI = request.getfixturevalue("pki")
+        rx = make_receiver("tls", certfile=str(pki.server_cert), keyfile=str(pki.server_key), parse=False)
+        options["ca_file"] = str(pki.ca)
+    else:
+        rx = make_receiver("tcp", framing="octet-counting", parse=False)
+    big, small = b"B" * 6000, b"small"
+    with connect(rx.url, **options) as tx:
+        tx.send_many([b"first", big])  # one chunk whose last frame is over the write size
+        tx.send(small)
+        assert tx.flush(5)
+        got = [r.raw for r in rx.wait_for(3)]
+        stats = tx.stats
+    assert got == [b"first", big, small]
+    assert stats.sent == 3
+
+
+def test_a_send_that_races_close_raises_only_for_a_message_close_did_not_see() -> None:
+    """``send`` appends without the lock; if ``close`` ran in between, the message is either still in
+    the list (taken back, not counted, the caller gets the error) or gone (written or counted as
+    dropped by ``close``, and the call returns normally): never both, never neither."""
+    tx = sender("octet-counting")
+    tx.close()
+    assert tx._closed
+    late = "late message"
+    tx._texts.append(late)  # what the racing send had appended after close counted what was left
+    with pytest.raises(TransportError, match="closed"):
+        tx._appended(late)
+    assert tx._texts == [] and tx.stats.dropped == 0
+    tx._appended("counted by close already")  # gone from the list: no error
+    assert tx.stats.dropped == 0

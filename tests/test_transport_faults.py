@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from siemfmt.syslog import OctetCountingDecoder
 from siemfmt.testing import ReceiverFactory, Scheme, SyslogReceiver
-from siemfmt.transport import TCPSender, TLSHandshakeError, TransportError, connect
+from siemfmt.transport import TCPSender, TLSHandshakeError, TLSSender, TransportError, connect
 from tests.conftest import closed_port
 from tests.tls_pki import PKI
 
@@ -422,3 +423,80 @@ def test_reconnects_back_off_exponentially() -> None:
     # 1.2 s holds about 1 + 7 attempts; without backoff it would be thousands
     assert 3 <= stats.failures <= 15
     assert stats.sent == 0 and stats.dropped == 1
+
+
+# --- a TLS receiver that stalls past the write timeout ----------------------------------------------
+
+
+class _SmallBuffers(TLSSender):
+    """A sender whose socket buffer is small, so that a stalled receiver makes a write time out soon."""
+
+    def _tune(self, sock: socket.socket) -> None:
+        super()._tune(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)
+
+
+def test_tls_write_timeout_on_a_stalled_receiver_neither_loses_nor_doubles(pki: PKI) -> None:
+    """The first connection's receiver reads a little and then nothing for longer than the sender's
+    ``write_timeout``; the sender gives up on it, reconnects and writes the rest. Whole TLS records
+    the kernel had accepted reach the receiver once it reads again: the sender counted them as sent,
+    so it must not write them again (a multi-record ``SSLSocket.send`` that timed out did), and its
+    close must not reset the connection and throw them away (unread TLS 1.3 session tickets made
+    ``close`` send a reset)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(pki.server_cert), str(pki.server_key))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+    listener.settimeout(0.2)
+    streams: list[bytearray] = []
+    stop = threading.Event()
+
+    def handle(conn: socket.socket, first: bool, data: bytearray) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
+            tls.settimeout(10)
+            if first:
+                data += tls.recv(1000)
+                stop.wait(1.5)  # the stall: three times the sender's write timeout
+            while chunk := tls.recv(65_536):
+                data += chunk
+
+    def serve() -> None:
+        handlers: list[threading.Thread] = []
+        while not stop.is_set() or len(handlers) < 2:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                if stop.is_set():
+                    break
+                continue
+            streams.append(bytearray())
+            handler = threading.Thread(target=handle, args=(conn, len(handlers) == 0, streams[-1]), name="test-h")
+            handler.start()
+            handlers.append(handler)
+        for handler in handlers:
+            handler.join(15)
+
+    server = threading.Thread(target=serve, name="test-server")
+    server.start()
+    total = 20_000
+    port = listener.getsockname()[1]
+    try:
+        tx = _SmallBuffers(
+            "127.0.0.1", port, ca_file=str(pki.ca), write_timeout=0.5, backoff_base=0.01, max_queue=total
+        )
+        with tx:
+            for i in range(total):
+                tx.send(b"M%06d-" % i + b"z" * 200)
+            assert tx.flush(30)
+            stats = tx.stats
+    finally:
+        time.sleep(2.0)  # the first receiver reads on after its stall
+        stop.set()
+        server.join(20)
+        listener.close()
+    got = collections.Counter(
+        int(frame[1:7]) for stream in streams for frame in OctetCountingDecoder().feed(bytes(stream))
+    )
+    assert stats.reconnects == 1 and stats.failures == 1  # the stall did time a write out
+    assert sum(c - 1 for c in got.values()) == 0, "written twice"
+    assert len(got) == total, f"{total - len(got)} lost"

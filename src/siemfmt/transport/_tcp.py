@@ -162,6 +162,13 @@ def _after(views: list[memoryview], done: int) -> list[memoryview]:
 
 _IOV_MAX = 512  # buffers per sendmsg: below every system's IOV_MAX (1024 on Linux)
 
+# TLS writes at most one record's plaintext at a time (RFC 8446 §5.1, RFC 5246 §6.2.1: 2^14 bytes).
+# ``SSLSocket.send`` writes all it is given or raises; had it been given several records and timed
+# out part way, the records already out would reach the receiver uncounted and be written again. One
+# record per write: a write that fails leaves at most a partial record, which the receiver cannot
+# decrypt, so no message arrives twice.
+TLS_RECORD = 16_384
+
 
 def peer_closed(sock: socket.socket, timeout: float, poller: Any = None) -> bool:
     """True if the peer has closed or reset the connection, seen without blocking and without writing.
@@ -330,40 +337,46 @@ class TCPSender(StreamSender):
             if len(texts) + self._held + self._inflight < self.max_queue:
                 texts.append(message)
                 if self._idle or self._closed:
-                    self._appended()
+                    self._appended(message)
                 return
         self._send_frame(message)
 
-    def _appended(self) -> None:
-        """After ``send`` appended to ``_texts``: wake the writer if it waits for messages. If the sender
-        was closed meanwhile, the message may have come after ``close`` counted what was left: whatever
-        is still in ``_texts`` is counted as dropped, and the caller gets the error."""
+    def _appended(self, message: str) -> None:
+        """After ``send`` appended ``message`` to ``_texts``: wake the writer if it waits for messages.
+
+        If the sender was closed meanwhile: when ``message`` is still in ``_texts``, it came after
+        ``close`` had written or counted everything, so it is taken back and the caller gets the error;
+        when it is gone, ``close`` wrote it or counted it as dropped, and the call returns normally.
+        (It is looked for by identity: should another thread race ``close`` with this very object,
+        one of the two calls raises, which is the one count that matters.)"""
         with self._cond:
             if self._closed:
-                self._dropped += len(self._texts)
-                self._texts.clear()
-                self._check_open()  # raises
+                texts = self._texts
+                for i in range(len(texts) - 1, -1, -1):
+                    if texts[i] is message:
+                        del texts[i]
+                        self._check_open()  # raises
+                return
             self._cond.notify_all()
 
     def _gather_texts(self) -> None:
-        """Move the messages in ``_texts`` into the queue as one chunk; lock held. Producers only append
-        to the list and every taker holds the lock, so the slice copied is the slice deleted, whatever
-        was appended in between."""
+        """Move the messages in ``_texts`` into the queue as text chunks (framed when the writer takes
+        them); lock held. Producers only append to the list and every taker holds the lock, so the
+        slice copied is the slice deleted, whatever was appended in between."""
         texts = self._texts
         n = len(texts)
         if not n:
             return
+        self._held += n  # before the delete: ``send`` reads the sum without the lock, never too small
         taken = texts[:n]
         del texts[:n]
-        # Chunks of about CHUNK_BYTES, by the mean size of the first few messages (framed later).
-        sample = taken[:32]
-        per = max(1, min(CHUNK_BYTES, self.max_batch_bytes) * len(sample) // (sum(map(len, sample)) + 6 * len(sample)))
+        sample = taken[:32]  # messages in a stream are of a size: the first few tell how many fit a chunk
+        per = self._per_chunk(sum(map(len, sample)), len(sample))
         pending = self._pending
         for start in range(0, n, per):
             part = taken[start : start + per]
             pending.append(_Chunk(b"", len(part), texts=part))
         self._tail = None
-        self._held += n
 
     def _send_frame(self, message: Payload) -> None:
         """``send`` for anything but plain ASCII text (or when the queue is full, closed, not started):
@@ -549,11 +562,15 @@ class TCPSender(StreamSender):
         return chunks
 
     def _chunk_ranges(self, lengths: list[int]) -> list[tuple[int, int]]:
-        """``(start, end)`` of the messages each chunk takes: as many as fit ``CHUNK_BYTES`` (or
-        ``max_batch_bytes``), by their mean size (a header or trailer is a few bytes more)."""
+        """``(start, end)`` of the messages each chunk of a batch takes (``_per_chunk``)."""
         count = len(lengths)
-        per = max(1, min(CHUNK_BYTES, self.max_batch_bytes) * count // (sum(lengths) + 6 * count))
+        per = self._per_chunk(sum(lengths), count)
         return [(start, min(count, start + per)) for start in range(0, count, per)]
+
+    def _per_chunk(self, size: int, count: int) -> int:
+        """How many messages of ``count`` that measure ``size`` in all fit a chunk of ``CHUNK_BYTES`` (or
+        ``max_batch_bytes``), by their mean size plus a few bytes of header or trailer; one at least."""
+        return max(1, min(CHUNK_BYTES, self.max_batch_bytes) * count // (size + 6 * count))
 
     def _frame_each(self, items: list[Payload]) -> list[_Chunk]:
         frames = [self._frame_one(m) for m in items]
@@ -575,7 +592,8 @@ class TCPSender(StreamSender):
         try:
             if self.on_full == "drop-oldest":
                 room = self.max_queue - self._inflight  # for the queue, counting what it holds now
-                excess = self._held + count - room
+                # At most what is there: lock-free ``send``s of other threads can overfill the queue.
+                excess = min(self._held + count, self._held + count - room)
                 first = max(0, excess - self._held)  # the new messages dropped too
                 if excess > 0:
                     self._dropped += excess
@@ -717,13 +735,17 @@ class TCPSender(StreamSender):
                 break  # the next write starts with it
             ends = chunk.offsets(self._octets)
             end = max(first + 1, bisect_right(ends, start + budget, first, count))  # one frame at least
-            chunk.first = end
+            if end == count:
+                pending.popleft()  # its last frame: no empty chunk stays queued
+            else:
+                chunk.first = end
             batch.append((chunk, first, end))
             taken += end - first
             break
         self._batch = batch
-        self._held -= taken
+        # ``send`` reads these without the lock: in this order their sum is never too small.
         self._inflight = taken
+        self._held -= taken
         if not pending and self._dropping:
             self._dropping = False
 
@@ -768,7 +790,12 @@ class TCPSender(StreamSender):
                     raise ConnectionResetError("the receiver closed the connection")
                 writes += 1
                 rest = _after(views, done)
-                done += sock.sendmsg(rest[:_IOV_MAX]) if gather and len(rest) > 1 else sock.send(rest[0])
+                if not gather:
+                    done += sock.send(rest[0][:TLS_RECORD])
+                elif len(rest) > 1:
+                    done += sock.sendmsg(rest[:_IOV_MAX])
+                else:
+                    done += sock.send(rest[0])
         except OSError as exc:
             self._lost(done, writes, exc)
             return
@@ -842,4 +869,9 @@ class TCPSender(StreamSender):
             with contextlib.suppress(OSError, ValueError):
                 sock.settimeout(1.0)
                 sock.unwrap()
+        # Read what the receiver sent first (TLS 1.3 session tickets, say): closing a socket with unread
+        # data makes the kernel reset the connection, which throws away what it had accepted from us
+        # and not yet delivered; a plain close lets a receiver that was only slow still read it.
+        with contextlib.suppress(OSError, ValueError):
+            peer_closed(sock, 0.0)
         sock.close()
