@@ -70,9 +70,10 @@ class _Chunk:
     is split or a write fails; while ``ends`` is None the chunk is whole (``first`` is 0 and ``data``
     holds exactly ``count`` frames), which is all the writer needs to know in the common case.
 
-    ``send`` appends ASCII ``str`` messages unframed to ``texts`` of the newest chunk until the writer
-    takes it; ``framed`` then frames them all at once (C loops instead of per-message work in the
-    caller). Other messages are framed when sent and appended to ``data`` (a ``bytearray``).
+    A text chunk holds ASCII ``str`` messages that ``send`` queued unframed (``texts``); the writer
+    frames them all at once when it takes the chunk (``framed``: C loops instead of per-message work
+    in the caller). ``send`` frames any other message at once and appends it to the newest chunk's
+    ``data`` (a ``bytearray``, with ``ends`` kept as it grows); ``send_many`` queues framed chunks.
     """
 
     __slots__ = ("count", "data", "ends", "first", "texts")
@@ -271,6 +272,7 @@ class TCPSender(StreamSender):
         self._cond = threading.Condition(self._lock)
         self._octets = framing == "octet-counting"
         self._limited = self.max_size is not None  # a size rule: every message is encoded when sent
+        self._chunk_bytes = min(CHUNK_BYTES, self.max_batch_bytes)  # the most a queued chunk holds, about
         self._pending: deque[_Chunk] = deque()
         self._tail: _Chunk | None = None  # the newest chunk while ``send`` may still append to it
         self._held = 0  # messages in ``_pending``
@@ -406,7 +408,7 @@ class TCPSender(StreamSender):
                     buf += frame
                     tail.ends.append(len(buf))
                     tail.count += 1
-                    if len(buf) >= self.max_batch_bytes:
+                    if len(buf) >= self._chunk_bytes:
                         self._tail = None  # full: the next message starts a new chunk
                 self._held += 1
                 if self._idle:
@@ -570,7 +572,7 @@ class TCPSender(StreamSender):
     def _per_chunk(self, size: int, count: int) -> int:
         """How many messages of ``count`` that measure ``size`` in all fit a chunk of ``CHUNK_BYTES`` (or
         ``max_batch_bytes``), by their mean size plus a few bytes of header or trailer; one at least."""
-        return max(1, min(CHUNK_BYTES, self.max_batch_bytes) * count // (size + 6 * count))
+        return max(1, self._chunk_bytes * count // (size + 6 * count))
 
     def _frame_each(self, items: list[Payload]) -> list[_Chunk]:
         frames = [self._frame_one(m) for m in items]
