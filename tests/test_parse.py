@@ -122,3 +122,18 @@ def test_sd_message_whose_msg_looks_like_key_value_stays_sd() -> None:
     line = siemfmt.format_alert({**REFERENCE, "message": "A="}, profile="rfc5424-sd", clock=fixed_clock())
     m = siemfmt.parse(line)
     assert (m.format, m.body, m.get("title")) == ("sd", "A=", REFERENCE["title"])
+
+
+@pytest.mark.parametrize("message", ["CEF:", "CEF:0|not a whole header", "LEEF:", "LEEF:2.0|V|P"])
+def test_sd_message_that_starts_like_cef_or_leef_stays_sd(message: str) -> None:
+    """Found by hypothesis: an rfc5424-sd alert whose message starts with ``CEF:`` made ``parse`` raise."""
+    line = siemfmt.format_alert({**REFERENCE, "message": message}, profile="rfc5424-sd", clock=fixed_clock())
+    m = siemfmt.parse(line)
+    assert (m.format, m.body, m.get("title")) == ("sd", message, REFERENCE["title"])
+    with pytest.raises(siemfmt.ParseError):  # without structured data it claims to be CEF/LEEF: an error
+        siemfmt.parse(f"<13>1 2026-03-10T08:15:31Z host app - - - {message}")
+
+
+def test_sd_line_whose_msg_is_a_whole_cef_event_is_cef() -> None:
+    m = siemfmt.parse('<13>1 2026-03-10T08:15:31Z host app - - [meta x="1"] CEF:0|V|P|1|E|N|5|a=b')
+    assert (m.format, m.get("a")) == ("cef", "b")

@@ -326,7 +326,8 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     The body is CEF or LEEF when it starts with ``CEF:n|`` / ``LEEF:n.0|``; text when it starts with the
     text format's first label; object when it is all ``key=value`` pairs; CEF or LEEF again when such a
     message follows other text (a TAG) and parses; ``sd`` when an RFC 5424 line carries structured data
-    and its MSG is none of these; else ``raw``. ``fmt`` forces a format (``text``, ``object``, ``cef``,
+    and its MSG is none of these (with structured data, a MSG that starts like CEF or LEEF but does not
+    parse as such, or looks like ``key=value``, is taken as free text); else ``raw``. ``fmt`` forces a format (``text``, ``object``, ``cef``,
     ``leef``, ``sd``). Raises ParseError saying what is wrong and where.
     """
     line = line.rstrip("\r\n")
@@ -338,9 +339,10 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
         if kind not in _PARSERS and kind not in ("raw", "sd"):
             raise ValueError(f"fmt: {fmt!r} must be one of {', '.join(_PARSERS)}, sd")
         body_text = rest[prefix_len:]
-        if fmt is None and prefix_len and kind in ("cef", "leef"):
-            # Found after other text (an RFC 3164 TAG, say): a line that does not parse as CEF/LEEF from
-            # there is some other text that happens to mention it.
+        if fmt is None and (prefix_len or has_sd) and kind in ("cef", "leef"):
+            # Found after other text (an RFC 3164 TAG, say), or as the MSG of a line with structured data
+            # (free text there: the rfc5424-sd profile's alert message): a MSG that does not parse as
+            # CEF/LEEF is some other text that happens to start with or mention it.
             try:
                 _PARSERS[kind](body_text)
             except ParseError:
