@@ -327,8 +327,8 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     text format's first label; object when it is all ``key=value`` pairs; CEF or LEEF again when such a
     message follows other text (a TAG) and parses; ``sd`` when an RFC 5424 line carries structured data
     and its MSG is none of these (with structured data, a MSG that starts like CEF or LEEF but does not
-    parse as such, or looks like ``key=value``, is taken as free text); else ``raw``. ``fmt`` forces a format (``text``, ``object``, ``cef``,
-    ``leef``, ``sd``). Raises ParseError saying what is wrong and where.
+    parse as such, or looks like ``key=value``, is free text); else ``raw``. ``fmt`` forces a format
+    (``text``, ``object``, ``cef``, ``leef``, ``sd``). Raises ParseError saying what is wrong and where.
     """
     line = line.rstrip("\r\n")
     syslog, start = parse_header(line)
