@@ -134,6 +134,15 @@ def test_sd_message_that_starts_like_cef_or_leef_stays_sd(message: str) -> None:
         siemfmt.parse(f"<13>1 2026-03-10T08:15:31Z host app - - - {message}")
 
 
+@pytest.mark.parametrize("message", ["Sensor: ", "CyberX platform name: x; Alert Group: NA"])
+def test_sd_message_that_starts_with_a_text_label_stays_sd(message: str) -> None:
+    """Found by hypothesis: an rfc5424-sd alert whose message is ``Sensor: `` was read as a text line."""
+    line = siemfmt.format_alert({**REFERENCE, "message": message}, profile="rfc5424-sd", clock=fixed_clock())
+    m = siemfmt.parse(line)
+    assert (m.format, m.body, m.get("title")) == ("sd", message, REFERENCE["title"])
+    assert siemfmt.parse(f"<13>1 2026-03-10T08:15:31Z host app - - - {message}").format == "text"  # no SD
+
+
 def test_sd_line_whose_msg_is_a_whole_cef_event_is_cef() -> None:
     m = siemfmt.parse('<13>1 2026-03-10T08:15:31Z host app - - [meta x="1"] CEF:0|V|P|1|E|N|5|a=b')
     assert (m.format, m.get("a")) == ("cef", "b")

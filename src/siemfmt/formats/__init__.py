@@ -327,8 +327,9 @@ def parse(line: str, fmt: FormatName | None = None) -> Message:
     text format's first label; object when it is all ``key=value`` pairs; CEF or LEEF again when such a
     message follows other text (a TAG) and parses; ``sd`` when an RFC 5424 line carries structured data
     and its MSG is none of these (with structured data, a MSG that starts like CEF or LEEF but does not
-    parse as such, or looks like ``key=value``, is free text); else ``raw``. ``fmt`` forces a format
-    (``text``, ``object``, ``cef``, ``leef``, ``sd``). Raises ParseError saying what is wrong and where.
+    parse as such, starts with a text-format label or looks like ``key=value`` is free text); else
+    ``raw``. ``fmt`` forces a format (``text``, ``object``, ``cef``, ``leef``, ``sd``). Raises
+    ParseError saying what is wrong and where.
     """
     line = line.rstrip("\r\n")
     syslog, start = parse_header(line)
@@ -367,9 +368,10 @@ def _detect(rest: str, has_sd: bool = False) -> tuple[str, int]:
         return "cef", 0
     if rest.startswith("LEEF:"):
         return "leef", 0
-    if rest.startswith(_TEXT_START):
+    # With structured data the MSG is free text (the rfc5424-sd profile's alert message): a text-format
+    # label or "a=b" there is not a text or object line (neither format is ever sent with SD).
+    if not has_sd and rest.startswith(_TEXT_START):
         return "text", 0
-    # With structured data the MSG is free text (the rfc5424-sd profile): "a=b" there is not an object.
     if not has_sd and _OBJECT_START.match(rest):
         try:
             object.parse(rest)
