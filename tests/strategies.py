@@ -13,6 +13,10 @@ from siemfmt import DEFAULT_GROUPS, AlertType, Severity
 HOSTILE = '|\\=;"]\r\n\t\x00\x1b\x7f ^:'
 text = st.text(alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(HOSTILE)), max_size=40)
 non_empty_text = text.filter(lambda s: s.strip() != "")
+# Messages that start like another format's body, so that format detection meets them often (two
+# parse bugs hid behind messages such as "CEF:" and "Sensor: " that random text seldom produces).
+LOOKALIKES = ("CEF:", "CEF:0|", "LEEF:", "LEEF:2.0|", "Sensor: ", "CyberX platform name: ", "A=", "a=b c=d", "<13>")
+message_text = text | st.tuples(st.sampled_from(LOOKALIKES), text).map("".join)
 maybe_text = st.none() | text
 
 ipv4 = st.ip_addresses(v=4).map(str)
@@ -67,7 +71,7 @@ def alert_records() -> st.SearchStrategy[dict[str, Any]]:
             "sensor_name": non_empty_text,
             "time": times,
             "title": titles,
-            "message": text,
+            "message": message_text,
             "severity": st.sampled_from([s.value for s in Severity] + ["major", "CRITICAL"]),
             "type": st.sampled_from([t.value for t in AlertType] + ["POLICY_VIOLATION", "malware"]),
         },
