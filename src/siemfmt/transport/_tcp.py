@@ -171,6 +171,15 @@ _IOV_MAX = 512  # buffers per sendmsg: below every system's IOV_MAX (1024 on Lin
 TLS_RECORD = 16_384
 
 
+def _poller_for(sock: socket.socket) -> Any:
+    """A ``select.poll`` object watching ``sock`` for ``peer_closed``; None without ``poll`` (Windows)."""
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return None
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return poller
+
+
 def peer_closed(sock: socket.socket, timeout: float, poller: Any = None) -> bool:
     """True if the peer has closed or reset the connection, seen without blocking and without writing.
 
@@ -180,13 +189,11 @@ def peer_closed(sock: socket.socket, timeout: float, poller: Any = None) -> bool
     already closed, where the kernel would accept it and then lose it. ``poller``: a ``select.poll``
     object with ``sock`` registered, kept for the connection (one less object per write).
     """
+    if poller is None:
+        poller = _poller_for(sock)
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         readable = True
     elif poller is not None:
-        readable = bool(poller.poll(0))
-    elif hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
         readable = bool(poller.poll(0))
     else:  # pragma: no cover - Windows has no poll()
         readable = bool(select.select([sock], [], [], 0)[0])
@@ -204,15 +211,6 @@ def peer_closed(sock: socket.socket, timeout: float, poller: Any = None) -> bool
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(timeout)
-
-
-def _poller_for(sock: socket.socket) -> Any:
-    """A ``select.poll`` object watching ``sock`` for ``peer_closed``; None without ``poll`` (Windows)."""
-    if not hasattr(select, "poll"):  # pragma: no cover - Windows
-        return None
-    poller = select.poll()
-    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-    return poller
 
 
 class TCPSender(StreamSender):
